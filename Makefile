@@ -1,0 +1,29 @@
+# rnnbench: every target bootstraps .venv on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch 2.13.0 lies on this machine's disk; a looser spec would pull a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+CONFIG ?= bench/configs/default.toml
+RUN ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv test lint bench report clean-venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+lint: venv
+	$(PY) -m ruff check bench implementations tests
+
+test: venv lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,70 @@
+"""`rnnbench` command line: one module per subcommand in bench/commands/, found by name."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import warnings
+from types import ModuleType
+
+from bench.errors import UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one line (exit 2), without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _commands() -> dict[str, ModuleType]:
+    import bench.commands as package
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"bench.commands.{info.name}")
+        found[info.name.rstrip("_").replace("_", "-")] = module
+    return dict(sorted(found.items()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="load implementations registered in this file (repeatable)",
+    )
+    parser = _Parser(prog="rnnbench", description="Benchmark, verify and profile RNN implementations.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, module in _commands().items():
+        p = sub.add_parser(name, parents=[common], help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+    warnings.filterwarnings("ignore", message=r".*TorchScript.*", category=DeprecationWarning)
+    args = build_parser().parse_args(argv)
+    from implementations.registry import RegistryError, load_plugin
+
+    try:
+        for path in args.plugin:
+            load_plugin(path)
+        return int(args._run(args))
+    except (UsageError, RegistryError) as exc:
+        print(f"rnnbench {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"rnnbench {args.command}: interrupted", file=sys.stderr)
+        return 130

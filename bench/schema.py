@@ -1,0 +1,58 @@
+"""The measurements table: one row per case. Every stage after the runner reads and writes this shape.
+
+Units are in the names: `_s` seconds, `_bytes` bytes, `_per_s` per second. A column absent from a
+row (a skipped case has no timing) is NaN/None, never zero.
+"""
+
+from __future__ import annotations
+
+IDENTITY_COLUMNS = [
+    "key",  # "lstm.premul_loop"
+    "family",  # rnn_tanh | rnn_relu | lstm | gru
+    "impl",  # the variant: "premul_loop"
+    "device",  # cpu | cuda
+    "dtype",  # float32 | float64 | bfloat16 | float16 | tf32 (float32 with TF32 matmuls on CUDA)
+    "mode",  # inference (forward, no_grad) | training (forward + backward)
+    "batch",
+    "seq_len",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+]
+
+COLUMNS: dict[str, str] = {
+    "run_id": "the run this row belongs to",
+    "case_id": "stable identity of the case across runs (key|device|dtype|mode|shape)",
+    **{name: "case identity" for name in IDENTITY_COLUMNS},
+    "threads": "torch intra-op threads used for timing",
+    "status": "ok | skipped | error | timeout | oom | crashed",
+    "error": "why the case is not ok (skip reason, exception, signal)",
+    # timing: torch.utils.benchmark samples, each the mean time of one block of calls
+    "median_s": "median of samples_s",
+    "iqr_s": "interquartile range of samples_s",
+    "mean_s": "mean of samples_s",
+    "std_s": "standard deviation of samples_s",
+    "min_s": "fastest sample",
+    "n_samples": "len(samples_s)",
+    "ci_low_s": "95% confidence interval of the median, low end (order statistics)",
+    "ci_high_s": "95% confidence interval of the median, high end",
+    "samples_s": "raw per-sample times (list), so any statistic can be recomputed",
+    "forward_median_s": "training mode: median of forward alone (with autograd recording)",
+    "backward_median_s": "training mode: median of backward alone",
+    "first_call_s": "the first call, compile and warm-up included",
+    "peak_mem_bytes": "peak extra memory of one call above what existed before it",
+    "flops": "analytic FLOPs of one call (x3 for training)",
+    "achieved_flops_per_s": "flops / median_s",
+    "peak_flops_per_s": "matmul peak measured at the start of the run, same device and dtype",
+    "efficiency": "achieved_flops_per_s / peak_flops_per_s",
+    "max_abs_err": "max |got - ref| over output and final state vs float64 reference",
+    "rel_err": "||got - ref|| / ||ref|| over output and final state",
+    "grad_rel_err": "largest norm-wise relative error over gradients (training)",
+    "correct": "errors within the dtype's tolerance",
+    "host": "machine the case ran on",
+    "started_at": "ISO time the case started",
+    "wall_s": "wall time spent on the case, set-up and checks included",
+}
+
+STATUSES = ("ok", "skipped", "error", "timeout", "oom", "crashed")

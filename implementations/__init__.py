@@ -1,0 +1,1 @@
+"""RNN implementations. Each module here registers builders with `implementations.registry.register`."""

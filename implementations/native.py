@@ -1,0 +1,41 @@
+"""PyTorch's own nn.RNN / nn.LSTM / nn.GRU: cuDNN on CUDA, oneDNN/MKL on CPU."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from implementations.families import FAMILIES
+from implementations.registry import register
+
+
+def _clone(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
+    return copy.deepcopy(reference).to(device=device, dtype=dtype)
+
+
+class _NoCudnn(nn.Module):
+    """Runs the wrapped module with cuDNN disabled, to show what cuDNN buys."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x, state):
+        with torch.backends.cudnn.flags(enabled=False):
+            return self.module(x, state)
+
+
+for _family in FAMILIES:
+    register(
+        f"{_family}.native",
+        _family,
+        description=f"nn.{FAMILIES[_family].module_class.__name__} (cuDNN on CUDA, oneDNN/MKL on CPU)",
+    )(_clone)
+    register(
+        f"{_family}.native_nocudnn",
+        _family,
+        description=f"nn.{FAMILIES[_family].module_class.__name__} with cuDNN disabled",
+        devices=("cuda",),
+    )(lambda reference, device, dtype: _NoCudnn(_clone(reference, device, dtype)))

@@ -1,0 +1,219 @@
+"""The implementation registry: one decorator registers a builder, for built-ins and plugins alike."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from implementations.families import FAMILIES
+
+ENTRY_POINT_GROUP = "rnnbench.implementations"
+DEVICES = ("cpu", "cuda")
+FLOAT_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
+
+BuildFn = Callable[[nn.Module, str, torch.dtype], nn.Module]
+
+
+class RegistryError(ValueError):
+    """A plugin or registration problem, worded for the person who wrote it."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A registered way of computing an RNN family; `build` copies a reference module's weights."""
+
+    key: str
+    family: str
+    build_fn: BuildFn = field(repr=False, compare=False)
+    description: str = ""
+    devices: tuple[str, ...] = DEVICES
+    dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES
+    max_layers: int | None = None
+    bidirectional: bool = True
+    training: bool = True
+    source: str = "builtin"
+
+    @property
+    def impl(self) -> str:
+        return self.key.split(".", 1)[1]
+
+    def unsupported_reason(
+        self,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        mode: str = "inference",
+    ) -> str | None:
+        """Why this implementation cannot run a case, or None when it can."""
+        device_type = torch.device(device).type
+        if device_type not in self.devices:
+            return f"{self.key} runs on {', '.join(self.devices)}, not {device_type}"
+        if dtype not in self.dtypes:
+            return f"{self.key} does not support {str(dtype).removeprefix('torch.')}"
+        if self.max_layers is not None and num_layers > self.max_layers:
+            return f"{self.key} supports at most {self.max_layers} layer(s)"
+        if bidirectional and not self.bidirectional:
+            return f"{self.key} is unidirectional only"
+        if mode == "training" and not self.training:
+            return f"{self.key} is inference only (no backward)"
+        return None
+
+    def supports(
+        self,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        mode: str = "inference",
+    ) -> bool:
+        return self.unsupported_reason(device, dtype, num_layers, bidirectional, mode) is None
+
+    def build(self, reference: nn.Module, device: str = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
+        """A module computing `reference`'s function with copied weights, on `device` in `dtype`."""
+        return self.build_fn(reference, device, dtype)
+
+
+_REGISTRY: dict[str, Implementation] = {}
+_loaded_builtins = False
+_loaded_entry_points = False
+_current_source = "builtin"
+
+
+def register(
+    key: str,
+    family: str,
+    *,
+    description: str | None = None,
+    devices: Iterable[str] = DEVICES,
+    dtypes: Iterable[torch.dtype] = FLOAT_DTYPES,
+    max_layers: int | None = None,
+    bidirectional: bool = True,
+    training: bool = True,
+) -> Callable[[BuildFn], BuildFn]:
+    """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant")."""
+    if family not in FAMILIES:
+        raise RegistryError(f"unknown family {family!r} for {key!r}; known: {', '.join(FAMILIES)}")
+    if not key.startswith(family + ".") or len(key) <= len(family) + 1:
+        raise RegistryError(f"key {key!r} must look like '{family}.<variant>'")
+    devices = tuple(devices)
+    for device in devices:
+        if device not in DEVICES:
+            raise RegistryError(f"{key}: unknown device {device!r}; known: {', '.join(DEVICES)}")
+
+    def decorator(build_fn: BuildFn) -> BuildFn:
+        if key in _REGISTRY:
+            raise RegistryError(
+                f"duplicate implementation key {key!r} from {_current_source} "
+                f"(already registered by {_REGISTRY[key].source})"
+            )
+        doc = (build_fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[key] = Implementation(
+            key=key,
+            family=family,
+            build_fn=build_fn,
+            description=description if description is not None else (doc[0] if doc else ""),
+            devices=devices,
+            dtypes=tuple(dtypes),
+            max_layers=max_layers,
+            bidirectional=bidirectional,
+            training=training,
+            source=_current_source,
+        )
+        return build_fn
+
+    return decorator
+
+
+def _load_builtins() -> None:
+    global _loaded_builtins
+    if _loaded_builtins:
+        return
+    _loaded_builtins = True
+    package = importlib.import_module("implementations")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name in ("registry", "families"):
+            continue
+        importlib.import_module(f"implementations.{info.name}")
+
+
+def _load_entry_points() -> None:
+    global _loaded_entry_points, _current_source
+    if _loaded_entry_points:
+        return
+    _loaded_entry_points = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _current_source = f"entry point {ep.name} ({ep.value})"
+        try:
+            ep.load()
+        except RegistryError:
+            raise
+        except Exception as exc:  # a broken third-party package must not take rnnbench down silently
+            raise RegistryError(f"plugin entry point {ep.value!r} failed to load: {exc}") from exc
+        finally:
+            _current_source = "builtin"
+
+
+def load_plugin(path: str | Path) -> None:
+    """Import a plugin file; its @register calls add to the registry. Errors name the file."""
+    global _current_source
+    _load_builtins()
+    path = Path(path)
+    if not path.is_file():
+        raise RegistryError(f"plugin file not found: {path}")
+    module_name = f"rnnbench_plugin_{path.stem}_{abs(hash(str(path.resolve()))):x}"
+    if module_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"plugin {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    _current_source = f"plugin {path}"
+    try:
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except RegistryError as exc:
+        sys.modules.pop(module_name, None)
+        raise RegistryError(f"plugin {path}: {exc}") from exc
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise RegistryError(f"plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    finally:
+        _current_source = "builtin"
+
+
+def all() -> list[Implementation]:  # noqa: A001 - the public contract names it `all`
+    """Every registered implementation (built-ins, entry points, loaded plugins), sorted by key."""
+    _load_builtins()
+    _load_entry_points()
+    return sorted(_REGISTRY.values(), key=lambda impl: impl.key)
+
+
+def get(key: str) -> Implementation:
+    for impl in all():
+        if impl.key == key:
+            return impl
+    raise RegistryError(f"unknown implementation {key!r}; see 'rnnbench list'")
+
+
+def match(patterns: Iterable[str]) -> list[Implementation]:
+    """Implementations whose key matches any glob; a pattern matching nothing is an error."""
+    impls = all()
+    chosen: dict[str, Implementation] = {}
+    for pattern in patterns:
+        hits = [impl for impl in impls if fnmatch.fnmatchcase(impl.key, pattern)]
+        if not hits:
+            raise RegistryError(f"no implementation matches {pattern!r}; see 'rnnbench list'")
+        chosen.update((impl.key, impl) for impl in hits)
+    return sorted(chosen.values(), key=lambda impl: impl.key)
