@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
             limits.append("unidirectional")
         if not r["training"]:
             limits.append("inference only")
-        table.append([r["key"], ",".join(r["devices"]), ",".join(r["dtypes"]), " ".join(limits) or "-",
-                      r["description"]])
+        table.append(
+            [r["key"], ",".join(r["devices"]), ",".join(r["dtypes"]), " ".join(limits) or "-", r["description"]]
+        )
     print(format_table(["key", "devices", "dtypes", "limits", "description"], table))
     print(f"\n{len(rows)} implementations")
     return 0
