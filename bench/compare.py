@@ -211,6 +211,13 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -
         return "only_base", "not measured in the new run"
     if b is None:
         return "only_new", "not measured in the base run"
+    base_x, new_x = _samples(b), _samples(n)
+    record.update(
+        base_median_s=float(np.median(base_x)) if base_x.size else math.nan,
+        new_median_s=float(np.median(new_x)) if new_x.size else math.nan,
+        n_base=int(base_x.size),
+        n_new=int(new_x.size),
+    )
     base_failure, new_failure = _failed(b), _failed(n)
     if new_failure and base_failure:
         return "still_failing", new_failure
@@ -220,13 +227,6 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -
         return "fixed", f"was {base_failure}"
     if b.get("status") != "ok" or n.get("status") != "ok":
         return "incomparable", (n.get("error") if n.get("status") != "ok" else b.get("error")) or "not measured"
-    base_x, new_x = _samples(b), _samples(n)
-    record.update(
-        base_median_s=float(np.median(base_x)) if base_x.size else math.nan,
-        new_median_s=float(np.median(new_x)) if new_x.size else math.nan,
-        n_base=int(base_x.size),
-        n_new=int(new_x.size),
-    )
     if relative_to:
         if n.get("impl") == relative_to:
             return "incomparable", f"the reference of --relative-to {relative_to}"
