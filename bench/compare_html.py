@@ -51,7 +51,7 @@ def ratio_plot_png(comparison: Comparison) -> bytes | None:
     threshold = comparison.threshold
     ax.axvspan(1 - threshold, 1 + threshold, color="#95a5a6", alpha=0.15, label=f"within ±{threshold:.0%}")
     ax.axvline(1.0, color="#2c3e50", linewidth=1)
-    for verdict, group in data.groupby("verdict", sort=False):
+    for verdict in data["verdict"].unique():
         mask = (data["verdict"] == verdict).to_numpy()
         ax.errorbar(
             ratio[mask],
