@@ -56,8 +56,8 @@ def test_an_unchanged_run_passes(tmp_path, capsys):
         ("self", "comparing a run with itself"),
         ("missing", "no run directory"),
         ("no_table", "no measurements.parquet"),
-        ("corrupt_table", "measurements.parquet: unreadable"),
-        ("corrupt_json", "run.json: not valid JSON"),
+        ("corrupt_table", "corrupt "),
+        ("corrupt_json", "corrupt "),
         ("disjoint", "no cases in common"),
     ],
 )
