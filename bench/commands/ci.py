@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     commit = _resolve(args.base)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = (args.out or Path("results") / f"ci-{stamp}").resolve()
-    sweep_args = shlex.split(args.sweep_args) + [flag for path in args.plugin for flag in ("--plugin", str(Path(path).resolve()))]
+    plugins = [str(Path(path).resolve()) for path in args.plugin]
+    sweep_args = shlex.split(args.sweep_args) + [flag for path in plugins for flag in ("--plugin", path)]
     with tempfile.TemporaryDirectory(prefix="rnnbench-base-") as scratch:
         tree = Path(scratch) / "base"
         added = _git("worktree", "add", "--detach", str(tree), commit)
