@@ -28,6 +28,7 @@ class Side:
     name: str  # "base" or "new": also the pooled run's suffix
     tree: Path  # the source tree whose `python -m bench sweep` measures this side
     env: dict[str, str] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()  # sweep flags for this side only
 
 
 def round_order(sides: Sequence[Side], round_index: int) -> list[Side]:
@@ -40,7 +41,7 @@ def sweep(side: Side, config: Path, out: Path, run_id: str, sweep_args: Sequence
     env = dict(os.environ, PYTHONPATH=str(side.tree), **side.env)
     env.pop("FORCE_COLOR", None)
     command = [sys.executable, "-m", "bench", "sweep", "--config", str(config), "--out", str(out)]
-    command += ["--run-id", run_id, "--no-report", "--progress", "none", *sweep_args]
+    command += ["--run-id", run_id, "--no-report", "--progress", "none", *sweep_args, *side.extra_args]
     done = subprocess.run(command, cwd=side.tree, env=env, capture_output=True, text=True)
     run_dir = out / run_id
     if done.returncode != 0 or not (run_dir / store.MEASUREMENTS).is_file():

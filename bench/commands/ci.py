@@ -25,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per side (3)")
     parser.add_argument("--sweep-args", default="", metavar="ARGS", help="extra `rnnbench sweep` flags, quoted")
     parser.add_argument("--out", type=Path, help="where the rounds and pooled runs go (results/ci-<time>)")
+    parser.add_argument(
+        "--new-plugin",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a plugin loaded by the candidate's sweeps only (e.g. bench/plugins/slowdown.py, to test the gate)",
+    )
     add_gate_arguments(parser)
 
 
@@ -52,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     out = (args.out or Path("results") / f"ci-{stamp}").resolve()
     plugins = [str(Path(path).resolve()) for path in args.plugin]
     sweep_args = shlex.split(args.sweep_args) + [flag for path in plugins for flag in ("--plugin", path)]
+    for path in args.new_plugin:
+        if not Path(path).is_file():
+            raise UsageError(f"plugin file not found: {path}")
+    new_args = [flag for path in args.new_plugin for flag in ("--plugin", str(Path(path).resolve()))]
     with tempfile.TemporaryDirectory(prefix="rnnbench-base-") as scratch:
         tree = Path(scratch) / "base"
         added = _git("worktree", "add", "--detach", str(tree), commit)
@@ -59,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"git worktree add failed: {(added.stderr.strip().splitlines() or ['?'])[-1]}")
         try:
             print(f"base {args.base} ({commit[:12]}) checked out in {tree}", file=sys.stderr)
-            sides = [Side("base", tree), Side("new", ROOT)]
+            sides = [Side("base", tree), Side("new", ROOT, extra_args=tuple(new_args))]
             measured = run_rounds(sides, args.rounds, config, out / "rounds", sweep_args)
         finally:
             _git("worktree", "remove", "--force", str(tree))
