@@ -60,7 +60,8 @@ def min_p_value(n_base: int, n_new: int) -> float:
     """The smallest two-sided p-value Mann-Whitney U can reach: every new sample above every base sample."""
     if n_base < 1 or n_new < 1:
         return 1.0
-    return min(1.0, 2.0 / math.comb(n_base + n_new, n_base))
+    log_splits = math.lgamma(n_base + n_new + 1) - math.lgamma(n_base + 1) - math.lgamma(n_new + 1)
+    return min(1.0, 2.0 * math.exp(-log_splits))  # exp underflows to 0.0 for thousands of samples, as it should
 
 
 def mann_whitney_p(base: Sequence[float], new: Sequence[float]) -> float:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from bench import store
 from bench.compare import compare_runs
-from bench.rounds import Side, run_rounds, write_pooled
+from bench.rounds import Side, pool_rounds, run_rounds
 from bench.significance import mann_whitney_p
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +93,40 @@ def to_markdown(summary: pd.DataFrame, reps: int, rounds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rep_index(path: Path) -> int:
+    return int(path.name.removeprefix("rep"))
+
+
+def judge_all(out: Path, rounds: int) -> pd.DataFrame:
+    """Judge every complete repetition under `out` from its rounds' raw samples."""
+    judged = []
+    for rep_dir in sorted(out.glob("rep*"), key=_rep_index):
+        runs = {side: [rep_dir / "rounds" / f"{side}-round{r + 1}" for r in range(rounds)] for side in ("base", "new")}
+        if not all((d / store.MEASUREMENTS).is_file() for dirs in runs.values() for d in dirs):
+            continue  # an unfinished repetition
+        frames = {side: [store.read_measurements(d) for d in dirs] for side, dirs in runs.items()}
+        factors = factors_for(_rep_index(rep_dir) - 1)
+        pooled = {side: pool_rounds(f, side) for side, f in frames.items()}
+        for variant, (base, new) in (
+            ("pooled", (pooled["base"], pooled["new"])),
+            ("single", (frames["base"][0], frames["new"][0])),
+        ):
+            judged.append(judge(base, new, factors).assign(rep=_rep_index(rep_dir), variant=variant))
+    return pd.concat(judged, ignore_index=True) if judged else pd.DataFrame()
+
+
+def report(out: Path, rounds: int) -> str:
+    table = judge_all(out, rounds)
+    if table.empty:
+        return "no complete repetition yet\n"
+    table.to_csv(out / "judged.csv", index=False)
+    summary = summarize(table)
+    markdown = to_markdown(summary, int(table["rep"].nunique()), rounds)
+    (out / "summary.md").write_text(markdown)
+    (out / "summary.json").write_text(json.dumps(summary.to_dict(orient="records"), indent=2))
+    return markdown
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.validate_gate", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=8)
@@ -100,28 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "bench" / "configs" / "quick.toml")
     parser.add_argument("--sweep-args", default="--impl *.native --no-check", help="extra sweep flags")
     parser.add_argument("--out", type=Path, default=Path("results") / f"validate-gate-{time.strftime('%Y%m%d-%H%M%S')}")
+    parser.add_argument("--analyze", action="store_true", help="only judge the repetitions already under --out")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     sweep_args = args.sweep_args.split() + ["--plugin", str(PLUGIN)]
-    judged = []
-    for rep in range(args.reps):
+    for rep in range(args.reps if not args.analyze else 0):
+        rep_dir = out / f"rep{rep + 1}"
+        if rep_dir.exists():
+            continue  # measured by an earlier invocation: continue where it stopped
         factors = factors_for(rep)
         slowdown = ",".join(f"{family}.*={factor}" for family, factor in factors.items() if factor)
         sides = [Side("base", ROOT), Side("new", ROOT, {"RNNBENCH_SLOWDOWN": slowdown})]
-        rep_dir = out / f"rep{rep + 1}"
         print(f"repetition {rep + 1}/{args.reps}: new side slowed by {slowdown}", file=sys.stderr)
-        measured = run_rounds(sides, args.rounds, args.config, rep_dir / "rounds", sweep_args)
-        pooled = {name: write_pooled(dirs, rep_dir, name) for name, dirs in measured.items()}
-        for variant, dirs in (("pooled", pooled), ("single", {k: v[0] for k, v in measured.items()})):
-            result = judge(store.read_measurements(dirs["base"]), store.read_measurements(dirs["new"]), factors)
-            judged.append(result.assign(rep=rep + 1, variant=variant))
-        table = pd.concat(judged, ignore_index=True)
-        table.to_csv(out / "judged.csv", index=False)
-        summary = summarize(table)
-        markdown = to_markdown(summary, rep + 1, args.rounds)
-        (out / "summary.md").write_text(markdown)
-        (out / "summary.json").write_text(json.dumps(summary.to_dict(orient="records"), indent=2))
-        print(markdown, file=sys.stderr)
+        run_rounds(sides, args.rounds, args.config, rep_dir / "rounds", sweep_args)
+        print(report(out, args.rounds), file=sys.stderr)
+    print(report(out, args.rounds))
     print(out / "summary.md")
     return 0
 

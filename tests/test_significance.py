@@ -46,6 +46,14 @@ def test_tiny_counts_cannot_reach_significance():
     assert compare_samples([1.0], [2.0]).p_value == 1.0
 
 
+def test_thousands_of_samples():
+    base, new = lognormal(1e-3, 1500, 1), lognormal(1.03e-3, 1200, 2)
+    shift = compare_samples(base, new)
+    assert shift.min_p_value == 0.0
+    assert shift.p_value < 1e-6
+    assert shift.ratio_low < 1.03 < shift.ratio_high
+
+
 def test_five_separated_samples_each_reach_the_exact_floor():
     shift = compare_samples([1, 1.1, 1.2, 1.3, 1.4], [2, 2.1, 2.2, 2.3, 2.4], confidence=0.99)
     assert shift.p_value == pytest.approx(2 / 252)
