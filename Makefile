@@ -8,7 +8,7 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint bench report clean-venv
+.PHONY: venv test lint bench report clean-venv ci-bench validate-gate
 
 venv: $(VENV)/.installed
 
@@ -27,3 +27,17 @@ test: venv lint
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Regression gate: measure BASE and this tree in alternating rounds in the same job, compare, exit 1 on regression.
+BASE ?= origin/main
+ROUNDS ?= 3
+REPS ?= 8
+CI_CONFIG ?= bench/configs/quick.toml
+CI_BENCH_ARGS ?=
+
+ci-bench: venv
+	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) $(CI_BENCH_ARGS)
+
+# How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
+validate-gate: venv
+	$(PY) -m bench.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)
