@@ -36,18 +36,26 @@ def round_order(sides: Sequence[Side], round_index: int) -> list[Side]:
     return list(sides) if round_index % 2 == 0 else list(reversed(sides))
 
 
-def sweep(side: Side, config: Path, out: Path, run_id: str, sweep_args: Sequence[str] = ()) -> Path:
-    """One `python -m bench sweep` from the side's own tree; returns its run directory."""
+def _start(side: Side, config: Path, out: Path, run_id: str, sweep_args: Sequence[str]) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(side.tree), **side.env)
     env.pop("FORCE_COLOR", None)
     command = [sys.executable, "-m", "bench", "sweep", "--config", str(config), "--out", str(out)]
     command += ["--run-id", run_id, "--no-report", "--progress", "none", *sweep_args, *side.extra_args]
-    done = subprocess.run(command, cwd=side.tree, env=env, capture_output=True, text=True)
-    run_dir = out / run_id
-    if done.returncode != 0 or not (run_dir / store.MEASUREMENTS).is_file():
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UsageError(f"the {side.name} sweep failed (exit {done.returncode}): {last}")
+    return subprocess.Popen(command, cwd=side.tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def _finish(side: Side, process: subprocess.Popen, run_dir: Path) -> Path:
+    _, stderr = process.communicate()
+    if process.returncode != 0 or not (run_dir / store.MEASUREMENTS).is_file():
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"the {side.name} sweep failed (exit {process.returncode}): {last}")
     return run_dir
+
+
+def sweep(side: Side, config: Path, out: Path, run_id: str, sweep_args: Sequence[str] = ()) -> Path:
+    """One `python -m bench sweep` from the side's own tree; returns its run directory."""
+    return _finish(side, _start(side, config, out, run_id, sweep_args), out / run_id)
 
 
 def run_rounds(
@@ -57,11 +65,25 @@ def run_rounds(
     out: Path,
     sweep_args: Sequence[str] = (),
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    simultaneous: bool = False,
 ) -> dict[str, list[Path]]:
-    """Every side once per round, in alternating order; the run directories per side."""
+    """Every side once per round, in alternating order (or all at once); the run directories per side.
+
+    `simultaneous` starts both sides' sweeps together: a sweep spends a fixed time budget per case, so the
+    two stay in step and each case of one side is measured in the same seconds as its twin on the other,
+    under the same load. On a shared machine whose speed swings within a minute this cancels what
+    alternating whole sweeps cannot.
+    """
     measured: dict[str, list[Path]] = {side.name: [] for side in sides}
     for index in range(rounds):
-        for side in round_order(sides, index):
+        order = round_order(sides, index)
+        if simultaneous:
+            log(f"round {index + 1}/{rounds}: measuring {' and '.join(s.name for s in order)} at the same time")
+            started = [(side, _start(side, config, out, f"{side.name}-round{index + 1}", sweep_args)) for side in order]
+            for side, process in started:
+                measured[side.name].append(_finish(side, process, out / f"{side.name}-round{index + 1}"))
+            continue
+        for side in order:
             run_id = f"{side.name}-round{index + 1}"
             log(f"round {index + 1}/{rounds}: measuring {side.name} ({side.tree})")
             measured[side.name].append(sweep(side, config, out, run_id, sweep_args))

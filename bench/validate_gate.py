@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-args", default="--impl *.native --no-check", help="extra sweep flags")
     parser.add_argument("--out", type=Path, default=Path("results") / f"validate-gate-{time.strftime('%Y%m%d-%H%M%S')}")
     parser.add_argument("--analyze", action="store_true", help="only judge the repetitions already under --out")
+    parser.add_argument("--simultaneous", action="store_true", help="run both sides of a round at the same time")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     sweep_args = args.sweep_args.split() + ["--plugin", str(PLUGIN)]
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         slowdown = ",".join(f"{family}.*={factor}" for family, factor in factors.items() if factor)
         sides = [Side("base", ROOT), Side("new", ROOT, {"RNNBENCH_SLOWDOWN": slowdown})]
         print(f"repetition {rep + 1}/{args.reps}: new side slowed by {slowdown}", file=sys.stderr)
-        run_rounds(sides, args.rounds, args.config, rep_dir / "rounds", sweep_args)
+        run_rounds(sides, args.rounds, args.config, rep_dir / "rounds", sweep_args, simultaneous=args.simultaneous)
         print(report(out, args.rounds), file=sys.stderr)
     print(report(out, args.rounds))
     print(out / "summary.md")

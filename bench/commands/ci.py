@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", required=True, metavar="REV", help="git revision to compare against")
     parser.add_argument("--config", type=Path, default=QUICK, help="sweep spec for both sides (quick.toml)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per side (3)")
+    parser.add_argument(
+        "--simultaneous", action="store_true", help="run both sides of each round at the same time (see README)"
+    )
     parser.add_argument("--sweep-args", default="", metavar="ARGS", help="extra `rnnbench sweep` flags, quoted")
     parser.add_argument("--out", type=Path, help="where the rounds and pooled runs go (results/ci-<time>)")
     parser.add_argument(
@@ -71,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             print(f"base {args.base} ({commit[:12]}) checked out in {tree}", file=sys.stderr)
             sides = [Side("base", tree), Side("new", ROOT, extra_args=tuple(new_args))]
-            measured = run_rounds(sides, args.rounds, config, out / "rounds", sweep_args)
+            measured = run_rounds(
+                sides, args.rounds, config, out / "rounds", sweep_args, simultaneous=args.simultaneous
+            )
         finally:
             _git("worktree", "remove", "--force", str(tree))
             _git("worktree", "prune")
