@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.rounds import Side, pool_rounds, round_order
+from bench.rounds import Side, pool_rounds, round_order, run_rounds
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "bench" / "plugins" / "slowdown.py"
@@ -86,3 +86,41 @@ def test_ci_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
     assert not Path(worktree).exists()
     listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert worktree not in listed  # the temporary worktree is gone
+
+
+STUB_SWEEP = """
+import json, sys, time
+from pathlib import Path
+args = sys.argv[1:]
+out, run_id = Path(args[args.index("--out") + 1]), args[args.index("--run-id") + 1]
+start = time.time()
+time.sleep(0.3)
+(out / run_id).mkdir(parents=True)
+(out / run_id / "measurements.parquet").write_text("")
+(out / run_id / "run.json").write_text(json.dumps({"run_id": run_id, "span": [start, time.time()]}))
+"""
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_rounds_alternate_or_run_together(tmp_path, simultaneous):
+    # a stand-in tree whose `python -m bench sweep` only records when it ran
+    for name in ("base", "new"):
+        (tmp_path / name / "bench").mkdir(parents=True)
+        (tmp_path / name / "bench" / "__init__.py").write_text("")
+        (tmp_path / name / "bench" / "__main__.py").write_text(STUB_SWEEP)
+    sides = [Side("base", tmp_path / "base"), Side("new", tmp_path / "new")]
+    measured = run_rounds(sides, 2, tmp_path / "spec.toml", tmp_path / "out", log=lambda _: None,
+                          simultaneous=simultaneous)  # fmt: skip
+    spans = {
+        (side, index): json.loads((run_dir / "run.json").read_text())["span"]
+        for side, dirs in measured.items()
+        for index, run_dir in enumerate(dirs)
+    }
+    for index in range(2):
+        (base_start, base_end), (new_start, new_end) = spans["base", index], spans["new", index]
+        if simultaneous:
+            assert base_start < new_end and new_start < base_end  # overlapping
+        elif index == 0:
+            assert base_end <= new_start  # base first
+        else:
+            assert new_end <= base_start  # then new first
