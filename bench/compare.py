@@ -164,6 +164,8 @@ def compare_runs(
         raise UsageError("the two runs have no cases in common")
     base_refs = _reference_medians(base, relative_to) if relative_to else {}
     new_refs = _reference_medians(new, relative_to) if relative_to else {}
+    if relative_to and not (base_refs and new_refs):
+        raise UsageError(f"--relative-to {relative_to}: no successful {relative_to} case in both runs")
     records = []
     for case_id in sorted(set(base_rows) | set(new_rows)):
         b, n = base_rows.get(case_id), new_rows.get(case_id)

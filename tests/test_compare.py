@@ -128,12 +128,15 @@ def test_relative_to_native_cancels_machine_drift():
 
 
 def test_relative_to_without_reference_case_is_incomparable():
-    c = case("lstm", "premul")
-    result = compare_runs(
-        frame([row(c, "a", lognormal(1e-3, 20, 1))]), frame([row(c, "b", lognormal(2e-3, 20, 2))]), relative_to="native"
-    )
-    assert result.changes.iloc[0]["verdict"] == "incomparable"
-    assert "no ok native case" in result.changes.iloc[0]["note"]
+    premul, native = case("lstm", "premul"), case("gru", "native")
+    base = frame([row(premul, "a", lognormal(1e-3, 20, 1)), row(native, "a", lognormal(1e-3, 20, 3))])
+    new = frame([row(premul, "b", lognormal(2e-3, 20, 2)), row(native, "b", lognormal(1e-3, 20, 4))])
+    result = compare_runs(base, new, relative_to="native")
+    premul_row = result.changes[result.changes["key"] == "lstm.premul"].iloc[0]
+    assert premul_row["verdict"] == "incomparable"
+    assert "no ok native case" in premul_row["note"]
+    with pytest.raises(UsageError, match="no successful nothere case"):
+        compare_runs(base, new, relative_to="nothere")
 
 
 def test_environment_differences_are_warned():
