@@ -1,7 +1,8 @@
 """Compare two runs case by case: the regression gate's decision, as a pure function of two tables.
 
 A case changed only when both hold: the Mann-Whitney U test says the samples differ (p < alpha) AND the
-median moved by more than `threshold`. The test alone flags every 1% drift of a long run on a quiet
+median change (the Hodges-Lehmann median of the pairwise ratios new/base, see bench.significance) is
+beyond `threshold`. The test alone flags every 1% drift of a long run on a quiet
 machine; the threshold alone (pytest-benchmark's `--benchmark-compare-fail`, TorchBench's 7% rule) flags
 every noisy sample on a busy one and cannot tell 20 samples from 2.
 """
@@ -128,6 +129,7 @@ def _decide(base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: floa
     shift = compare_samples(base_x, new_x, confidence=1.0 - alpha)
     stats = {
         "ratio": shift.ratio,
+        "median_ratio": shift.median_ratio,
         "ratio_low": shift.ratio_low,
         "ratio_high": shift.ratio_high,
         "p_value": shift.p_value,
@@ -177,6 +179,7 @@ def compare_runs(
             base_median_s=math.nan,
             new_median_s=math.nan,
             ratio=math.nan,
+            median_ratio=math.nan,
             ratio_low=math.nan,
             ratio_high=math.nan,
             p_value=math.nan,

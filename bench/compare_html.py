@@ -56,7 +56,7 @@ def ratio_plot_png(comparison: Comparison) -> bytes | None:
         ax.errorbar(
             ratio[mask],
             y[mask],
-            xerr=[ratio[mask] - finite_low[mask], finite_high[mask] - ratio[mask]],
+            xerr=[np.maximum(0, ratio[mask] - finite_low[mask]), np.maximum(0, finite_high[mask] - ratio[mask])],
             fmt="o",
             color=PLOT_COLORS.get(verdict, "#34495e"),
             capsize=3,

@@ -7,9 +7,9 @@ measured in alternating rounds. On the new side the slowdown plugin slows each f
 known factor, rotated across repetitions so every family gets every factor: 0 (the A/A control: identical
 code), 5%, 10% and 25%. Every compared case is then judged by three rules on the same samples:
 
-- gate:  rnnbench compare (Mann-Whitney U p < 0.01 AND median change > 10%);
-- plain: median change > 10% (pytest-benchmark's --benchmark-compare-fail=median:10%);
-- asv:   Mann-Whitney U p < 0.002 AND ratio > 1.1 (asv continuous' default factor and test);
+- gate:  rnnbench compare (Mann-Whitney U p < 0.01 AND Hodges-Lehmann median change > 10%);
+- plain: ratio of medians > 1.10 (pytest-benchmark's --benchmark-compare-fail=median:10%);
+- asv:   Mann-Whitney U p < 0.002 AND ratio of medians > 1.1 (asv continuous' default factor and test);
 
 each on the pooled rounds (what `rnnbench ci` compares) and on the first round alone (one sweep per side,
 what a job that measures each side once would compare). A rule "flags" a case when it calls it a regression.
@@ -57,11 +57,12 @@ def judge(base: pd.DataFrame, new: pd.DataFrame, factors: dict[str, float]) -> p
                 "family": change["family"],
                 "mode": change["mode"],
                 "factor": factors.get(change["family"], 0.0),
-                "ratio": change["ratio"],
+                "ratio": change["median_ratio"],
+                "hodges_lehmann_ratio": change["ratio"],
                 "p_value": p_value,
                 "gate": change["verdict"] == "regression",
-                "plain": change["ratio"] > 1 + THRESHOLD,
-                "asv": p_value < ASV_P and change["ratio"] > ASV_FACTOR,
+                "plain": change["median_ratio"] > 1 + THRESHOLD,
+                "asv": p_value < ASV_P and change["median_ratio"] > ASV_FACTOR,
             }
         )
     return pd.DataFrame.from_records(rows)

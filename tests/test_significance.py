@@ -31,8 +31,9 @@ def test_interval_coverage_on_known_factor():
     # a 99% interval must contain the true factor in about 99% of draws
     covered = 0
     for seed in range(100):
-        low, high = ratio_interval(lognormal(1.0, 12, seed), lognormal(1.15, 12, 1000 + seed), confidence=0.99)
+        estimate, low, high = ratio_interval(lognormal(1.0, 12, seed), lognormal(1.15, 12, 1000 + seed), 0.99)
         covered += low <= 1.15 <= high
+        assert low <= estimate <= high
     assert covered >= 95
 
 
@@ -41,7 +42,8 @@ def test_tiny_counts_cannot_reach_significance():
     shift = compare_samples([1.0, 1.1], [5.0, 5.1])
     assert shift.p_value >= 1 / 3
     assert (shift.ratio_low, shift.ratio_high) == (0.0, math.inf)
-    assert shift.ratio == pytest.approx(5.05 / 1.05)
+    assert shift.median_ratio == pytest.approx(5.05 / 1.05)
+    assert shift.ratio == pytest.approx(np.sqrt(5 / 1.1 * 5.1 / 1.1 * 5 / 1.0 * 5.1 / 1.0) ** 0.5, rel=0.01)
     # one sample each: nothing to test
     assert compare_samples([1.0], [2.0]).p_value == 1.0
 
@@ -77,6 +79,17 @@ def test_zero_variance():
     assert moved.p_value < 0.01
     assert moved.ratio == pytest.approx(1.5)
     assert moved.ratio_low == pytest.approx(1.5) and moved.ratio_high == pytest.approx(1.5)
+
+
+def test_bimodal_samples_do_not_swing_the_estimate():
+    # half fast, half contended calls in both runs; the median falls into a different mode in each
+    fast, slow = lognormal(1e-3, 10, 1, spread=0.01), lognormal(3e-3, 10, 2, spread=0.01)
+    base = np.concatenate([fast, slow, [0.9e-3]])  # one more fast call: the median is fast
+    new = np.concatenate([fast * 1.02, slow * 1.02, [3.1e-3]])  # one more slow call: the median is slow
+    shift = compare_samples(base, new)
+    assert shift.median_ratio > 2  # the ratio of medians jumps modes
+    assert shift.ratio < 1.2  # the median of pairwise ratios does not
+    assert shift.ratio_low <= shift.ratio <= shift.ratio_high
 
 
 def test_identical_samples():
