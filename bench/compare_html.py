@@ -69,7 +69,7 @@ def ratio_plot_png(comparison: Comparison) -> bytes | None:
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_ylim(-0.7, len(data) - 0.3)
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel(f"new / base median, with its {1 - comparison.alpha:.0%} interval (log scale)")
+    ax.set_xlabel(f"new / base: median of pairwise ratios, with its {1 - comparison.alpha:.0%} interval (log scale)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -73,9 +73,13 @@ def format_p(p: float) -> str:
     return "-" if _missing(p) else f"{p:.2g}"
 
 
+def _plural(label: str, count: int) -> str:
+    return label + "s" if count > 1 and label in ("regression", "new failure", "improvement") else label
+
+
 def headline(comparison: Comparison) -> str:
     counts = comparison.counts
-    parts = [f"{counts[v]} {VERDICT_LABELS[v]}" for v in COMPARED if counts[v]]
+    parts = [f"{counts[v]} {_plural(VERDICT_LABELS[v], counts[v])}" for v in COMPARED if counts[v]]
     verdict = "FAIL" if comparison.failed else "PASS"
     return f"{verdict}: " + (", ".join(parts) if parts else "nothing compared")
 
@@ -143,7 +147,10 @@ def to_markdown(comparison: Comparison) -> str:
     mark = ":x:" if comparison.failed else ":white_check_mark:"
     lines = [f"## {mark} Benchmark gate: {headline(comparison)}", ""]
     lines.append(f"`{comparison.base_run_id}` (base) vs `{comparison.new_run_id}` (new); {_parameters(comparison)}.")
-    lines.append("A case changed when Mann-Whitney U gives p < alpha and the median moved more than the threshold.")
+    lines.append(
+        "A case changed when Mann-Whitney U gives p < alpha and the median change (median of the pairwise "
+        "ratios new/base) is beyond the threshold."
+    )
     for warning in comparison.warnings:
         lines += ["", f"> **Warning:** {warning}"]
     for verdict in ("regression", "failure", "improvement", "fixed", "still_failing"):
