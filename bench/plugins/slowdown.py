@@ -3,10 +3,12 @@
     RNNBENCH_SLOWDOWN="lstm.native=0.25,gru.*=0.10" rnnbench sweep --plugin bench/plugins/slowdown.py ...
 
 Each matching implementation keeps its key (so its cases keep their case_id and compare against an
-unslowed run) but its module busy-waits, after every forward, for `factor` times the time of one call
-measured at the first call: a call in inference mode is one forward, in training mode forward + backward,
-so in both modes the timed step grows by about `factor`. Busy-waiting holds the core the way extra
-computation would, and its length does not depend on what the implementation does.
+unslowed run) but its module does extra CPU work after every forward: a counting loop, sized at the first
+call so that it costs `factor` times one call. A call in inference mode is one forward, in training mode
+forward + backward, so in both modes the timed step grows by about `factor`. The loop and the call are
+timed alternately during that sizing, so a busy machine slows both alike and their ratio, hence the
+factor, stays right; and afterwards the loop slows down with the machine just as the real work does,
+where a fixed busy-wait in seconds would not.
 """
 
 from __future__ import annotations
@@ -40,10 +42,14 @@ def parse(text: str) -> dict[str, float]:
     return found
 
 
-def _spin(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
+def _work(iterations: int) -> int:
+    total = 0
+    for i in range(iterations):
+        total += i
+    return total
+
+
+LOOP_PROBE = 2000  # iterations timed to learn the loop's speed
 
 
 class Slowed(nn.Module):
@@ -51,9 +57,9 @@ class Slowed(nn.Module):
         super().__init__()
         self.module = module
         self.factor = factor
-        self.extra_s: dict[bool, float] = {}  # per grad mode: inference and training cost differ
+        self.iterations: dict[bool, int] = {}  # per grad mode: inference and training cost differ
 
-    def _calibrate(self, x, state, training: bool) -> float:
+    def _calibrate(self, x, state, training: bool) -> int:
         def one_call() -> float:
             start = time.perf_counter()
             output = self.module(x, state)
@@ -63,20 +69,29 @@ class Slowed(nn.Module):
                 torch.cuda.synchronize(x.device)
             return time.perf_counter() - start
 
+        def one_probe() -> float:
+            start = time.perf_counter()
+            _work(LOOP_PROBE)
+            return time.perf_counter() - start
+
         one_call()
-        seconds = statistics.median(one_call() for _ in range(CALIBRATION_CALLS))
+        calls, probes = [], []
+        for _ in range(CALIBRATION_CALLS):  # alternated, so both see the same load
+            calls.append(one_call())
+            probes.append(one_probe())
         if training:
             self.module.zero_grad(set_to_none=True)
-        return self.factor * seconds
+        seconds_per_iteration = statistics.median(probes) / LOOP_PROBE
+        return round(self.factor * statistics.median(calls) / seconds_per_iteration)
 
     def forward(self, x, state):
         training = torch.is_grad_enabled()
-        if training not in self.extra_s:
-            self.extra_s[training] = self._calibrate(x, state, training)
+        if training not in self.iterations:
+            self.iterations[training] = self._calibrate(x, state, training)
         output = self.module(x, state)
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
-        _spin(self.extra_s[training])
+        _work(self.iterations[training])
         return output
 
 
