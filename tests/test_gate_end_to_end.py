@@ -124,3 +124,15 @@ def test_rounds_alternate_or_run_together(tmp_path, simultaneous):
             assert base_end <= new_start  # base first
         else:
             assert new_end <= base_start  # then new first
+
+
+def test_slowdown_spec_parsing():
+    from bench.plugins.slowdown import parse
+    from implementations.registry import RegistryError
+
+    assert parse("lstm.native=0.25, gru.*=0.1,") == {"lstm.native": 0.25, "gru.*": 0.1}
+    assert parse("") == {}
+    with pytest.raises(RegistryError, match="expected glob=factor"):
+        parse("lstm.native")
+    with pytest.raises(RegistryError, match="cannot be negative"):
+        parse("lstm.native=-0.1")
