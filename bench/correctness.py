@@ -160,7 +160,8 @@ def check_model(
     elif not math.isfinite(worst_rel):
         message = f"{worst_name} is missing, mis-shaped, NaN or Inf"
     else:
-        message = f"{worst_name} rel err {worst_rel:.2e} is {worst_rel / tolerance:.3g}x the {dtype} tolerance {tolerance:.0e}"
+        over = worst_rel / tolerance
+        message = f"{worst_name} rel err {worst_rel:.2e} is {over:.3g}x the {dtype} tolerance {tolerance:.0e}"
     return CheckResult(max_abs_err, rel_err, grad_rel_err, correct, tolerance, worst_name, message)
 
 

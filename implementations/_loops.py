@@ -8,13 +8,11 @@ LSTM gates in the order i, f, g, o; GRU gates r, z, n with n = tanh(W_in x + b_i
 
 from __future__ import annotations
 
-from typing import List, Tuple
-
 import torch
 from torch import Tensor
 
 
-def lstm_update(gates: Tensor, c: Tensor) -> Tuple[Tensor, Tensor]:
+def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """New (h, c) from the summed pre-activations W_ih x + b_ih + W_hh h + b_hh (order i, f, g, o)."""
     i, f, g, o = gates.chunk(4, -1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
@@ -39,7 +37,7 @@ def rnn_update(family: str, pre: Tensor) -> Tensor:
     return torch.tanh(pre)
 
 
-def cell(family: str, gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Tensor, Tensor]:
+def cell(family: str, gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
     """One time step from the input projection gi = W_ih x_t + b_ih. `c` is carried unchanged unless LSTM."""
     gh = torch.mm(h, w_hh.t()) + b_hh
     if family == "lstm":
@@ -60,7 +58,7 @@ def layer(
     b_hh: Tensor,
     reverse: bool,
     premul: bool,
-) -> Tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """One layer, one direction over x (batch, seq_len, features) -> (output, h_n, c_n).
 
     premul=False projects x_t inside the loop (the tutorials' form); premul=True hoists the input projection of
@@ -68,7 +66,7 @@ def layer(
     """
     seq_len = x.size(1)
     projected = torch.matmul(x, w_ih.t()) + b_ih if premul else x
-    outputs: List[Tensor] = []
+    outputs: list[Tensor] = []
     for step in range(seq_len):
         t = seq_len - 1 - step if reverse else step
         if premul:
@@ -94,11 +92,11 @@ def stepwise_layer(
     b_hh: Tensor,
     reverse: bool,
     premul: bool,
-) -> Tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """`layer` with premul, calling `step` (a compiled `cell`) per time step; Python only, never scripted."""
     seq_len = x.size(1)
     projected = torch.matmul(x, w_ih.t()) + b_ih
-    outputs: List[Tensor] = []
+    outputs: list[Tensor] = []
     for i in range(seq_len):
         t = seq_len - 1 - i if reverse else i
         h, c = step(family, projected[:, t], h, c, w_hh, b_hh)

@@ -10,7 +10,7 @@ for both directions at once. The equations are `_loops`' own.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from implementations._loops import gru_update, lstm_update, rnn_update
 from implementations._module import ReferenceWeights, State, split_state
