@@ -25,5 +25,9 @@ lint: venv
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+report: venv
+	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
+	$(PY) -m bench report $(RUN)
+
 clean-venv:
 	rm -rf $(VENV)

@@ -196,3 +196,59 @@ def _top_ops(run_id: str, frame: pd.DataFrame) -> pd.DataFrame:
                 | {"self_device_s": 0.0, "calls": 100 * case.seq_len, "share": share}
             )
     return pd.DataFrame(rows)
+
+
+HOSTILE_KEY = "lstm.<script>alert(1)</script>"
+HOSTILE_PLUGIN = """
+from implementations.native import _clone
+from implementations.registry import register
+
+register("lstm.<script>alert(1)</script>", "lstm", description="<img src=x onerror=alert(2)>")(_clone)
+"""
+_built: dict[str, Path] = {}
+
+
+def synthetic_report(tmp_path_factory) -> Path:
+    """The report of the default synthetic run (profiler table included), built once per test session."""
+    if "synthetic" not in _built:
+        from bench.report import build_report
+
+        root = tmp_path_factory.mktemp("synthetic")
+        run_dir = root / "results" / "20261122-111500-ab12cd"
+        write_synthetic_run(run_dir, top_ops=True)
+        _built["synthetic"] = build_report(run_dir, root / "reports" / run_dir.name)
+    return _built["synthetic"]
+
+
+def hostile_report(tmp_path_factory, cli) -> tuple[Path, object]:
+    """A run whose key, description, error message and spec carry HTML/JS payloads, reported by the CLI."""
+    if "hostile" not in _built:
+        root = tmp_path_factory.mktemp("hostile")
+        plugin = root / "hostile_plugin.py"
+        plugin.write_text(HOSTILE_PLUGIN)
+        run_dir = root / "results" / "hostile"
+        payload_error = "RuntimeError: <script>alert(3)</script> & <b>bold</b>"
+        write_synthetic_run(
+            run_dir,
+            families=("lstm",),
+            impls=("native", "evil"),
+            modes=("inference",),
+            batches=(4,),
+            seq_lens=(8, 64),
+            hidden_sizes=(32,),
+            failures=False,
+            keys={"evil": HOSTILE_KEY},
+            extra_rows=[{"run_id": "hostile", "key": HOSTILE_KEY, "family": "lstm", "impl": HOSTILE_KEY[5:]}
+                        | {"device": "cpu", "dtype": "float32", "mode": "training", "batch": 4, "seq_len": 8}
+                        | {"input_size": 64, "hidden_size": 32, "num_layers": 1, "bidirectional": False}
+                        | {"status": "error", "error": payload_error}],
+        )  # fmt: skip
+        meta_path = run_dir / "run.json"
+        meta = json.loads(meta_path.read_text())
+        meta["spec"]["name"] = "</script><script>alert(4)</script>"
+        meta["environment"]["host"] = '"><svg onload=alert(5)>'
+        meta_path.write_text(json.dumps(meta))
+        result = cli("report", str(run_dir), "--out", str(root / "report"), "--plugin", str(plugin))
+        _built["hostile"] = root / "report" / "index.html"
+        _built["hostile_result"] = result
+    return _built["hostile"], _built["hostile_result"]

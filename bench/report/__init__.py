@@ -21,11 +21,16 @@ def default_out_dir(run_dir: str | Path) -> Path:
     return Path("reports") / run_dir.name
 
 
-def _descriptions(keys) -> dict[str, str]:
+def _descriptions(keys, plugins) -> dict[str, str]:
     """Descriptions of the registered implementations among `keys`; a key no longer registered has none."""
     try:
         from implementations import registry
 
+        for path in plugins or []:
+            try:
+                registry.load_plugin(path)
+            except registry.RegistryError:
+                pass  # a plugin moved or gone since the run: its keys just lack a description
         known = {impl.key: impl.description for impl in registry.all()}
     except Exception:  # the report must render even where the registry cannot be imported
         return {}
@@ -56,7 +61,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "summary": context.summary_rows(data.verdict_summary(verdict)),
         "verdict": context.verdict_rows(verdict),
         "correctness": context.correctness(df),
-        "implementations": context.implementations(df, colors, _descriptions(df["key"].unique())),
+        "implementations": context.implementations(
+            df, colors, _descriptions(df["key"].unique(), run.meta.get("plugins"))
+        ),
         "figures": plots.figures(df, verdict, colors),
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,
         "columns": [header for header, _, _ in context.TABLE_COLUMNS],

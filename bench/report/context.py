@@ -88,8 +88,10 @@ def table_rows(df: pd.DataFrame, columns=TABLE_COLUMNS) -> list[list[dict]]:
                 css = f"num {speedup_class(value)}"
             elif column == "correct":
                 css = "bad" if value is False or value == False else ""  # noqa: E712 - numpy bools too
-            elif column in ("key", "error"):
+            elif column == "key":
                 css = "text"
+            elif column == "error":
+                css = "text reason"
             else:
                 css = "num" if column not in ("device", "dtype", "mode") else ""
             cells.append({"text": formatter(value), "sort": sort_value(value), "css": css})
@@ -209,6 +211,7 @@ def incorrect_rows(df: pd.DataFrame) -> list[dict]:
             "setting": f"{r['device']} {r['dtype']} {r['mode']}",
             "shape": r["shape"],
             **{c: fmt_sci(_value(r, c)) for c in ("max_abs_err", "rel_err", "grad_rel_err")},
+            "note": fmt_plain(_value(r, "error")),
         }
         for _, r in data.incorrect(df).iterrows()
     ]

@@ -115,7 +115,8 @@ def shape_labels(df: pd.DataFrame) -> pd.Series:
 
 def usable(df: pd.DataFrame) -> pd.Series:
     """Rows that may win a comparison: measured and not known to be wrong."""
-    return df["status"].eq("ok") & df["median_s"].gt(0) & df["correct"].ne(False)
+    wrong = df["correct"].eq(False).fillna(False).astype(bool)
+    return df["status"].eq("ok") & df["median_s"].gt(0) & ~wrong
 
 
 def verdict(df: pd.DataFrame) -> pd.DataFrame:
