@@ -88,6 +88,20 @@ def _spans_decades(values: pd.Series) -> bool:
     return len(values) > 1 and values.max() / values.min() >= 10
 
 
+def _text_in(labels) -> float:
+    """Rough width in inches of the longest label at the plots' font size."""
+    return 0.075 * max((len(str(label)) for label in labels), default=0)
+
+
+def _place(fig, *, left=0.8, right=0.25, bottom=0.6, top=0.4, wspace=0.3, hspace=0.5) -> None:
+    """Fixed margins in inches: one drawing pass, where a layout engine would need two."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+        wspace=wspace, hspace=hspace,
+    )  # fmt: skip
+
+
 def _log_scale(axis) -> None:
     """Log scale labelled 1, 2, 5, 10, 20... rather than 2x10^1: readable at a glance."""
     axis._set_axes_scale("log")
@@ -121,11 +135,12 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
     """
     families = sorted(part["family"].unique())
     modes = [m for m in ("inference", "training") if m in set(part["mode"])]
-    fig, axes = plt.subplots(
-        len(modes), len(families), squeeze=False, sharex=True, sharey="row", layout="constrained",
-        figsize=(FACET_WIDTH_IN * len(families) + 1.6, FACET_HEIGHT_IN * len(modes)),
-    )  # fmt: skip
     labels = [k for k in hue if k in set(part["label"])]
+    legend_in = max(_text_in(labels) + 0.8, 1.4)
+    fig, axes = plt.subplots(
+        len(modes), len(families), squeeze=False, sharex=True, sharey="row",
+        figsize=(FACET_WIDTH_IN * len(families) + 0.8 + legend_in, FACET_HEIGHT_IN * len(modes) + 1.0),
+    )  # fmt: skip
     for i, mode in enumerate(modes):
         for j, family in enumerate(families):
             ax = axes[i][j]
@@ -152,7 +167,10 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
         for row in axes:
             _log_scale(row[0].yaxis)
     handles = [plt.Line2D([], [], color=hue[k], marker="o", lw=1.4) for k in labels]
-    fig.legend(handles, labels, title="implementation", loc="outside right center", frameon=False)
+    _place(fig, right=legend_in, wspace=0.08, hspace=0.3)
+    width = fig.get_size_inches()[0]
+    anchor = (1 - (legend_in - 0.15) / width, 0.5)
+    fig.legend(handles, labels, title="implementation", loc="center left", bbox_to_anchor=anchor, frameon=False)
     return fig
 
 
@@ -246,8 +264,8 @@ def _speedup_heatmap(verdict, where, tag):
     modes = [m for m in ("inference", "training") if m in set(rows["mode"])]
     families = sorted(rows["family"].unique())
     fig, axes = plt.subplots(
-        len(modes), len(families), squeeze=False, layout="constrained",
-        figsize=(FACET_WIDTH_IN * len(families) + 1, FACET_HEIGHT_IN * len(modes) + 0.4),
+        len(modes), len(families), squeeze=False,
+        figsize=(FACET_WIDTH_IN * len(families) + 1.2, FACET_HEIGHT_IN * len(modes) + 1.0),
     )  # fmt: skip
     limit = max(float(np.abs(np.log2(rows["speedup"])).max()), 0.25)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
@@ -273,6 +291,7 @@ def _speedup_heatmap(verdict, where, tag):
             ax.set_xlabel("hidden_size (units)")
             ax.set_ylabel("batch (sequences)")
             ax.invert_yaxis()
+    _place(fig, wspace=0.3, hspace=0.45)
     return Figure(
         f"speedup-{tag}",
         f"Speedup of the fastest implementation over native — {where}",
@@ -300,7 +319,7 @@ def _first_call(measured, hue):
     height = min(0.28 * len(order) + 1.2, 12)
     modes = [m for m in ("inference", "training") if m in set(rows["mode"])]
     fig, axes = plt.subplots(
-        1, len(modes), squeeze=False, sharey=True, layout="constrained", figsize=(4.6 * len(modes) + 1.5, height)
+        1, len(modes), squeeze=False, sharey=True, figsize=(4.6 * len(modes) + _text_in(order) + 0.5, height)
     )
     for ax, mode in zip(axes[0], modes):
         part = rows[rows["mode"].eq(mode)]
@@ -314,6 +333,7 @@ def _first_call(measured, hue):
         ax.set_title(mode, fontsize=9)
         ax.set_xlabel("first call (s), log scale")
         ax.set_ylabel("")
+    _place(fig, left=_text_in(order) + 0.3, bottom=0.6, top=0.35, wspace=0.06)
     return Figure(
         "first-call",
         "First call: compile and warm-up time",
@@ -336,12 +356,12 @@ def _training_split(measured, hue):
     rows = data.select(rows, fixed).sort_values(["family", "median_s"])
     factor, unit = _time_scale(rows["forward_median_s"] + rows["backward_median_s"])
     families = sorted(rows["family"].unique())
+    label_in = _text_in(rows["label"]) + 0.3
     fig, axes = plt.subplots(
         1,
         len(families),
         squeeze=False,
-        layout="constrained",
-        figsize=(4.2 * len(families), 0.35 * rows.groupby("family").size().max() + 1.3),
+        figsize=(4.2 * len(families) + label_in, 0.35 * rows.groupby("family").size().max() + 1.3),
     )
     for ax, family in zip(axes[0], families):
         part = rows[rows["family"].eq(family)]
@@ -357,6 +377,7 @@ def _training_split(measured, hue):
         ax.set_xlabel(f"median time ({unit})")
         ax.set_title(_safe(family), fontsize=9)
         ax.margins(x=0.25)
+    _place(fig, left=label_in, bottom=0.6, top=0.35, wspace=(label_in + 0.2) / 4.2)
     return Figure(
         "training-split",
         "Training: forward vs backward",
