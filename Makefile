@@ -9,7 +9,7 @@ RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv test lint bench show clean-venv
+.PHONY: venv test lint bench show report clean-venv
 
 venv: $(VENV)/.installed
 
@@ -28,7 +28,7 @@ test: venv lint
 
 report: venv
 	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
-	$(VENV)/bin/rnnbench report $(RUN)
+	$(PY) -m bench report $(RUN)
 
 # The default CPU sweep: summary, result files and report paths are printed; the last line is the run dir.
 bench: venv
