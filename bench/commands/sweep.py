@@ -211,7 +211,7 @@ def _write_report(run_dir: Path) -> Path | None:
         from bench.report import build_report
     except ImportError:
         return None
-    return build_report(run_dir, Path("reports") / run_dir.name)
+    return build_report(run_dir)
 
 
 def _now() -> str:
