@@ -7,8 +7,12 @@ TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
+# make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
+PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
+TRACES ?= results
+PORT ?= 6006
 
-.PHONY: venv test lint bench report clean-venv
+.PHONY: venv test lint bench report profile tensorboard clean-venv
 
 venv: $(VENV)/.installed
 
@@ -24,6 +28,12 @@ lint: venv
 
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+profile: venv
+	$(PY) -m bench profile $(PROFILE_ARGS) --out results
+
+tensorboard: venv
+	$(PY) -m tensorboard.main --logdir $(TRACES) --host 127.0.0.1 --port $(PORT)
 
 clean-venv:
 	rm -rf $(VENV)
