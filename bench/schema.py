@@ -38,6 +38,7 @@ COLUMNS: dict[str, str] = {
     "ci_low_s": "95% confidence interval of the median, low end (order statistics)",
     "ci_high_s": "95% confidence interval of the median, high end",
     "samples_s": "raw per-sample times (list), so any statistic can be recomputed",
+    "calls_per_sample": "each sample is the mean time of a block of this many calls",
     "forward_median_s": "training mode: median of forward alone (with autograd recording)",
     "backward_median_s": "training mode: median of backward alone",
     "first_call_s": "the first call, compile and warm-up included",

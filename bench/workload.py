@@ -51,10 +51,10 @@ class Workload:
                 return self.model(self.x, self.state)
         return self.model(self.x, self.state)
 
-    def backward(self, output) -> None:
-        """Backward of a forward's output (output[0] is the sequence output)."""
+    def backward(self, output, retain_graph: bool = False) -> None:
+        """Backward of a forward's output (output[0] is the sequence output); gradients start afresh."""
         self.model.zero_grad(set_to_none=True)
-        torch.autograd.backward(output[0], self.grad_output)
+        torch.autograd.backward(output[0], self.grad_output, retain_graph=retain_graph)
 
     def step(self) -> None:
         """The timed unit: forward (inference) or forward + backward (training)."""
