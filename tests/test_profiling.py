@@ -206,3 +206,34 @@ def test_cuda_trace_has_kernels_and_memory_snapshot(tmp_path):
     with (trace_dir(tmp_path / "traces", case) / "memory_snapshot.pickle").open("rb") as handle:
         snapshot = pickle.load(handle)
     assert snapshot["segments"] and snapshot["device_traces"]
+
+
+@pytest.mark.slow
+def test_sweep_profile_traces_every_ok_case_after_all_timing(tmp_path):
+    shape = ["--batch", "2", "--seq-len", "4", "--input-size", "8", "--hidden-size", "8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "sweep", "--config", "bench/configs/quick.toml", "--impl", NATIVE]
+        + ["--device", "cpu", "--dtype", "float32", "--mode", "inference,training", *shape]
+        + ["--budget-s", "0.2", "--no-check", "--no-report", "--progress", "plain", "--profile"]
+        + ["--out", str(tmp_path)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    rows = pd.read_parquet(run_dir / "measurements.parquet")
+    assert list(rows["status"]) == ["ok", "ok"]
+    top = pd.read_parquet(run_dir / "top_ops.parquet")
+    assert set(top["case_id"]) == set(rows["case_id"]) and set(top["run_id"]) == {run_dir.name}
+    timed_until = max(
+        pd.Timestamp(row.started_at).timestamp() + row.wall_s for row in rows.itertuples()
+    )  # started_at is truncated to the second, so this never overstates when timing ended
+    for row in rows.itertuples():
+        case = Case(**{name: getattr(row, name) for name in Case.__dataclass_fields__})
+        (trace,) = trace_dir(run_dir / "traces", case).glob("*.pt.trace.json")
+        assert trace.stat().st_mtime >= timed_until  # profiled after the last case was timed
+        assert "forward" in {e["name"] for e in json.loads(trace.read_text())["traceEvents"] if "name" in e}
+    assert json.loads((run_dir / "run.json").read_text())["profile_errors"] == {}
