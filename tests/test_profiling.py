@@ -61,8 +61,8 @@ def _case(key: str) -> Case:
     return Case(key, family, impl, "cpu", "float32", "training", 2, SEQ_LEN, 8, 8)
 
 
-def _events(run_dir: Path, key: str) -> list[dict]:
-    files = sorted(trace_dir(run_dir / "traces", _case(key)).glob("*.pt.trace.json"))
+def _events(run_dir: Path, case: Case) -> list[dict]:
+    files = sorted(trace_dir(run_dir / "traces", case).glob("*.pt.trace.json"))
     assert len(files) == 1, files
     with files[0].open() as handle:
         trace = json.load(handle)
@@ -96,13 +96,13 @@ def test_profile_command_writes_traces_top_ops_and_records_failures(profiled):
 def test_traces_are_chrome_json_with_labeled_regions(profiled):
     _, run_dir = profiled
     for key in (NATIVE, LOOP):
-        events = _events(run_dir, key)
+        events = _events(run_dir, _case(key))
         labels = Counter(e["name"] for e in events if e.get("cat") == "user_annotation")
         assert labels["forward"] == ACTIVE and labels["backward"] == ACTIVE
         steps = [e for e in events if e.get("name", "").startswith("ProfilerStep#")]
         assert len(steps) == ACTIVE and all(e["ph"] == "X" and e["dur"] > 0 for e in steps)
         assert any(e.get("cat") == "cpu_op" and e["name"].startswith("aten::") for e in events)
-    loop_labels = Counter(e["name"] for e in _events(run_dir, LOOP) if e.get("cat") == "user_annotation")
+    loop_labels = Counter(e["name"] for e in _events(run_dir, _case(LOOP)) if e.get("cat") == "user_annotation")
     for t in range(SEQ_LEN):
         assert loop_labels[f"time_step {t}"] == ACTIVE
     assert loop_labels["cell: RNNCell"] == SEQ_LEN * ACTIVE  # submodule calls labeled by hooks
@@ -196,12 +196,54 @@ def test_tensorboard_profiler_plugin_lists_and_serves_the_run(profiled, tmp_path
             server.wait()
 
 
+class _CompiledLoop(torch.nn.Module):
+    """A time-step-labeled loop under torch.compile, as a compile variant of an implementation would be."""
+
+    def __init__(self, reference: torch.nn.Module) -> None:
+        super().__init__()
+        self.cell = torch.nn.RNNCell(reference.input_size, reference.hidden_size, nonlinearity="tanh")
+        self.compiled = torch.compile(self.loop, backend="aot_eager")
+
+    def loop(self, x, h0):
+        h, outputs = h0[0], []
+        for t in range(x.shape[1]):
+            with time_step(t):
+                h = self.cell(x[:, t], h)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h.unsqueeze(0)
+
+    def forward(self, x, h0):
+        return self.compiled(x, h0)
+
+
+@pytest.mark.slow
+def test_compiled_code_does_not_recompile_inside_the_trace(tmp_path, monkeypatch):
+    import bench.profiling as profiling
+    from bench.workload import prepare
+
+    def prepare_compiled(case):
+        workload = prepare(case)
+        workload.model = _CompiledLoop(workload.reference)
+        return workload
+
+    monkeypatch.setattr(profiling, "prepare", prepare_compiled)
+    case = _case(NATIVE)
+    try:
+        profile_case(case, tmp_path / "traces")
+    finally:
+        torch._dynamo.reset()
+    names = {e.get("name", "") for e in _events(tmp_path, case)}
+    assert any(name.startswith("Torch-Compiled Region") for name in names)
+    assert not [name for name in names if "dynamo_timed" in name]  # no compilation in the profiled steps
+    assert not [name for name in names if name.startswith("time_step")]  # a no-op inside compiled code
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_trace_has_kernels_and_memory_snapshot(tmp_path):
     case = Case("lstm.native", "lstm", "native", "cuda", "float32", "training", 4, 8, 16, 16)
     top = profile_case(case, tmp_path / "traces", memory_snapshot=True)
     assert (top["self_device_s"] > 0).any() and top["share"].sum() <= 1 + 1e-9
-    events = _events(tmp_path, case.key)
+    events = _events(tmp_path, case)
     assert any(e.get("cat") == "kernel" for e in events)
     with (trace_dir(tmp_path / "traces", case) / "memory_snapshot.pickle").open("rb") as handle:
         snapshot = pickle.load(handle)
