@@ -77,10 +77,12 @@ def test_profile_command_writes_traces_top_ops_and_records_failures(profiled):
     lines = done.stdout.strip().splitlines()
     assert Path(lines[-1]) == run_dir / "traces" and Path(lines[-1]).is_dir()
     assert "aten::" in done.stdout and "forward (label)" in done.stdout
-    record = json.loads((run_dir / "profile.json").read_text())
-    status = {case["key"]: (case["status"], case["error"]) for case in record["cases"]}
-    assert status[NATIVE] == ("ok", None) and status[LOOP] == ("ok", None)
-    assert status[BROKEN][0] == "error" and "broken on purpose" in status[BROKEN][1]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["run_id"] == run_dir.name and meta["environment"]["torch"] == torch.__version__
+    status = {case_id.split("|")[0]: entry["status"] for case_id, entry in meta["profiled"].items()}
+    assert status == {NATIVE: "ok", LOOP: "ok", BROKEN: "error"}
+    (error,) = meta["profile_errors"].values()
+    assert "broken on purpose" in error
 
     top = pd.read_parquet(run_dir / "top_ops.parquet")
     assert list(top.columns) == TOP_OPS_COLUMNS
@@ -124,6 +126,12 @@ def test_time_step_label_costs_nothing_outside_a_profiler():
         (["--dtype", "float8"], "unknown dtype"),
         (["--mode", "serving"], "unknown mode"),
         (["--device", "cpu", "--memory-snapshot"], "needs a CUDA device"),
+        (["--device", "tpu"], "unknown device"),
+        pytest.param(
+            ["--device", "cuda"],
+            "no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_writing(tmp_path, capsys, flags, message):
@@ -131,6 +139,14 @@ def test_bad_input_is_one_line_and_exit_2_before_writing(tmp_path, capsys, flags
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_unwritable_output_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert cli.main(["profile", "--impl", NATIVE, "--out", str(blocker / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write results" in err and len(err.strip().splitlines()) == 1
 
 
 def _free_port() -> int:

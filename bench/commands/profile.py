@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
-from pathlib import Path
+from datetime import UTC, datetime
 
 import torch
 
+from bench import store
 from bench.cases import DTYPES, MODES, Case
+from bench.environment import collect
 from bench.errors import UsageError
 from bench.profiling import TRACES_DIR, append_top_ops, profile_case, trace_dir
 from bench.terminal import color, format_table, use_color
 from implementations import registry
 
 HELP = "write torch.profiler traces (TensorBoard, Perfetto, HTA) and the top operators of each implementation"
-PROFILE_FILE = "profile.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,24 +57,6 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--device cuda asked for, but this machine has no CUDA device")
     if args.memory_snapshot and device.type != "cuda":
         raise UsageError("--memory-snapshot needs a CUDA device (it records the CUDA caching allocator)")
-
-
-def _new_run_dir(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output folder {out}: {exc.strerror}") from exc
-    if not os.access(out, os.W_OK):
-        raise UsageError(f"output folder {out} is not writable")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(1000):
-        run_dir = out / (f"profile-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:
-            continue
-    raise UsageError(f"cannot find a free run name under {out}")
 
 
 def _cases(args: argparse.Namespace) -> list[tuple[Case, str | None]]:
@@ -120,20 +100,23 @@ def _print_top(table, case: Case, top: int) -> None:
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     cases = _cases(args)  # an unknown implementation fails here, before anything is written
-    run_dir = _new_run_dir(Path(args.out))
+    run_id = f"profile-{store.new_run_id()}"
+    meta = {
+        "kind": "profile",
+        "command": ["rnnbench", *sys.argv[1:]],
+        "environment": collect(torch.get_num_threads()),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "profiled": {},
+        "profile_errors": {},
+    }
+    run_dir = store.create_run(args.out, run_id, meta)  # an unwritable folder is bad input
     traces = run_dir / TRACES_DIR
     colored = use_color()
-    record = {"run_id": run_dir.name, "command": sys.argv, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    record["cases"] = []
+    counts = {"ok": 0, "skipped": 0, "error": 0}
     for case, reason in cases:
-        entry = {
-            "case_id": case.case_id,
-            "key": case.key,
-            "trace_dir": str(trace_dir(traces, case).relative_to(run_dir)),
-        }
         print(color(f"== {case.case_id}", "bold", colored))
         if reason is not None:
-            entry.update(status="skipped", error=reason)
+            status = "skipped"
             print(color(f"skipped: {reason}", "yellow", colored))
         else:
             try:
@@ -142,23 +125,26 @@ def run(args: argparse.Namespace) -> int:
                     traces,
                     with_stack=args.with_stack,
                     active=args.active,
-                    run_id=run_dir.name,
+                    run_id=run_id,
                     memory_snapshot=args.memory_snapshot,
                 )
             except Exception as exc:  # one broken implementation must not stop the others
-                entry.update(status="error", error=f"{type(exc).__name__}: {exc}")
-                print(color(f"error: {entry['error']}", "red", colored))
+                status, reason = "error", f"{type(exc).__name__}: {exc}"
+                meta["profile_errors"][case.case_id] = reason
+                print(color(f"error: {reason}", "red", colored))
             else:
+                status = "ok"
                 append_top_ops(run_dir, table)
-                entry.update(status="ok", error=None)
                 _print_top(table, case, args.top)
-        record["cases"].append(entry)
-        tmp = run_dir / (PROFILE_FILE + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(run_dir / PROFILE_FILE)
+        counts[status] += 1
+        meta["profiled"][case.case_id] = {
+            "status": status,
+            "reason": reason,
+            "trace_dir": str(trace_dir(traces, case).relative_to(run_dir)),
+        }
+        store.update_meta(run_dir, profiled=meta["profiled"], profile_errors=meta["profile_errors"])
         print()
-    failed = [e for e in record["cases"] if e["status"] == "error"]
-    counts = {s: sum(e["status"] == s for e in record["cases"]) for s in ("ok", "skipped", "error")}
+    store.update_meta(run_dir, finished_at=datetime.now(UTC).isoformat(timespec="seconds"), status="complete")
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f"; open with: make tensorboard TRACES={traces}")
     print(traces)
-    return 1 if failed else 0
+    return 1 if counts["error"] else 0
