@@ -7,12 +7,13 @@ TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 # make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
 PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench report profile tensorboard clean-venv
+.PHONY: venv test lint bench show report profile tensorboard clean-venv
 
 venv: $(VENV)/.installed
 
@@ -34,6 +35,17 @@ profile: venv
 
 tensorboard: venv
 	$(PY) -m tensorboard.main --logdir $(TRACES) --host 127.0.0.1 --port $(PORT)
+
+report: venv
+	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
+	$(VENV)/bin/rnnbench report $(RUN)
+
+# The default CPU sweep: summary, result files and report paths are printed; the last line is the run dir.
+bench: venv
+	$(PY) -m bench sweep --config $(CONFIG) $(BENCH_ARGS)
+
+show: venv
+	$(PY) -m bench show $(RUN)
 
 clean-venv:
 	rm -rf $(VENV)
