@@ -8,8 +8,12 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
+PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
+TRACES ?= results
+PORT ?= 6006
 
-.PHONY: venv test lint bench show report clean-venv
+.PHONY: venv test lint bench show report profile tensorboard clean-venv
 
 venv: $(VENV)/.installed
 
@@ -25,6 +29,12 @@ lint: venv
 
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+profile: venv
+	$(PY) -m bench profile $(PROFILE_ARGS) --out results
+
+tensorboard: venv
+	$(PY) -m tensorboard.main --logdir $(TRACES) --host 127.0.0.1 --port $(PORT)
 
 report: venv
 	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }

@@ -73,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shard", metavar="K/N", help="run only shard K of N (balanced by FLOPs); merge with 'rnnbench merge'"
     )
     parser.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto")
+    parser.add_argument("--profile", action="store_true",
+                        help="after timing, write a profiler trace and top operators for every ok case")
 
 
 def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
@@ -182,6 +184,11 @@ def run(args: argparse.Namespace) -> int:
                 peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
         store.update_meta(run_dir, peak_flops_per_s=peaks)
         run_cases(runner, cases, peaks, progress)
+        if args.profile:  # after every case is timed, so the profiler never runs during a timing
+            from bench.profiling import profile_measured
+
+            progress.close()
+            profile_measured(runner, run_dir, cases)
     except KeyboardInterrupt:
         progress.close()
         runner.close()
