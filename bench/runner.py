@@ -48,7 +48,7 @@ class Worker:
         cmd = [sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
         for plugin in self.plugins:
             cmd += ["--plugin", str(Path(plugin).resolve())]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
         project_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ COLUMNS: dict[str, str] = {
     "rel_err": "||got - ref|| / ||ref|| over output and final state",
     "grad_rel_err": "largest norm-wise relative error over gradients (training)",
     "correct": "errors within the dtype's tolerance",
-    "host": "machine the case ran on",
+    "host": "machine (hostname) the case ran on; with --executor ray, the Ray node's",
+    "node_id": "Ray node the case ran on (--executor ray); empty for the local executor",
     "started_at": "ISO time the case started",
     "wall_s": "wall time spent on the case, set-up and checks included",
 }

@@ -98,6 +98,7 @@ def merge_runs(parts: list[tuple[dict, pd.DataFrame]], run_id: str) -> tuple[dic
         "environment": environments[0],
         "environments": {m.get("run_id"): env for (m, _), env in zip(parts, environments)},
         "hosts": sorted({env.get("host") for env in environments if env.get("host")}),
+        "machines": {host: facts for m, _ in parts for host, facts in (m.get("machines") or {}).items()},
         "merged_from": [m.get("run_id") for m, _ in parts],
         "started_at": min((m.get("started_at") or "" for m, _ in parts), default=None),
         "finished_at": max((m.get("finished_at") or "" for m, _ in parts), default=None),

@@ -75,6 +75,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto")
     parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="local: one isolated worker here (default); ray: each case a Ray task (pip install rnnbench[ray])",
+    )
+    parser.add_argument(
+        "--address",
+        help="with --executor ray: the cluster to join (auto, HOST:PORT, ray://HOST:10001); default: local Ray",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="after timing, write a profiler trace and top operators for every ok case",
@@ -143,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
             load_plugin(path)
         run_id = meta["run_id"]
         shard = meta.get("shard")
+        recorded = meta.get("executor") or {}
+        executor = {
+            "name": args.executor or recorded.get("name", "local"),
+            "address": args.address or recorded.get("address"),
+        }
     else:
         spec = _spec_from_args(args)
         plugins = _plugins(args)
@@ -150,63 +164,76 @@ def run(args: argparse.Namespace) -> int:
         if args.shard:
             index, count = parse_shard(args.shard)
             shard = {"index": index, "count": count}
+        executor = {"name": args.executor or "local", "address": args.address}
+    if executor["address"] and executor["name"] != "ray":
+        raise UsageError("--address needs --executor ray")
+    timing = spec.timing
+    if executor["name"] == "ray" and (timing.rounds > 1 or args.profile):
+        raise UsageError("--rounds above 1 and --profile need the local executor (they pool or profile on one machine)")
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
-    _check_devices(spec)
+    if executor["name"] == "local":
+        _check_devices(spec)  # with Ray, the cluster's GPUs count, not this machine's
     cases = expand(spec, registry.all())
     if not cases:
         raise UsageError("the spec selects no case")
     if shard:
         cases = select_shard(cases, shard["index"], shard["count"])
     threads = spec.timing.threads or default_threads()
-
-    if not args.resume:
-        run_id = args.run_id or store.new_run_id()
-        if shard:
-            run_id = shard_run_id(run_id, shard["index"], shard["count"])
-        if "/" in run_id or run_id in ("", ".", ".."):
-            raise UsageError(f"invalid run id {run_id!r}")
-        meta = {
-            "command": ["rnnbench", *sys.argv[1:]],
-            "spec": spec.as_dict(),
-            "plugins": plugins,
-            "environment": collect(threads),
-            "started_at": _now(),
-            "finished_at": None,
-            "status": "running",
-            "peak_flops_per_s": {},
-        }
-        run_dir = store.create_run(args.out, run_id, meta)
-    else:
-        store.update_meta(run_dir, status="running", resumed_at=_now())
-
-    runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
-    progress = Progress(args.progress)
-    runner = Runner(run_dir, run_id, spec.timing, threads, plugins)
-    print(
-        f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}", file=sys.stderr
-    )
+    ray_started = _connect_ray(executor, cases, threads) if executor["name"] == "ray" else False
     try:
-        peaks = dict(store.read_meta(run_dir).get("peak_flops_per_s") or {})
-        for device, dtype in runnable:
-            if f"{device}/{dtype}" not in peaks:
-                peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
-        store.update_meta(run_dir, peak_flops_per_s=peaks)
-        run_cases(runner, cases, peaks, progress)
-        if args.profile:  # after every case is timed, so the profiler never runs during a timing
-            from bench.profiling import profile_measured
+        if not args.resume:
+            run_id = args.run_id or store.new_run_id()
+            if shard:
+                run_id = shard_run_id(run_id, shard["index"], shard["count"])
+            if "/" in run_id or run_id in ("", ".", ".."):
+                raise UsageError(f"invalid run id {run_id!r}")
+            meta = {
+                "command": ["rnnbench", *sys.argv[1:]],
+                "spec": spec.as_dict(),
+                "plugins": plugins,
+                "executor": executor,
+                "environment": collect(threads),
+                "started_at": _now(),
+                "finished_at": None,
+                "status": "running",
+                "peak_flops_per_s": {},
+            }
+            run_dir = store.create_run(args.out, run_id, meta)
+        else:
+            store.update_meta(run_dir, status="running", resumed_at=_now(), executor=executor)
+        print(
+            f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}",
+            file=sys.stderr,
+        )
+        progress = Progress(args.progress)
+        try:
+            if executor["name"] == "ray":
+                from bench import ray_executor
 
+                lost = ray_executor.run_cases(run_dir, run_id, spec.timing, threads, plugins, cases, progress)
+            else:
+                lost = _run_local(args, run_dir, run_id, spec, threads, plugins, cases, progress)
+        except KeyboardInterrupt:
             progress.close()
-            profile_measured(runner, run_dir, cases)
-    except KeyboardInterrupt:
-        progress.close()
-        runner.close()
-        store.update_meta(run_dir, status="interrupted", finished_at=_now())
-        print(f"rnnbench sweep: interrupted; resume with: rnnbench sweep --resume {run_dir}", file=sys.stderr)
-        return 130
+            store.update_meta(run_dir, status="interrupted", finished_at=_now())
+            print(f"rnnbench sweep: interrupted; resume with: rnnbench sweep --resume {run_dir}", file=sys.stderr)
+            return 130
+        finally:
+            progress.close()
     finally:
-        progress.close()
-        runner.close()
+        if ray_started:
+            from bench import ray_executor
+
+            ray_executor.shutdown()
+    if lost:
+        store.update_meta(run_dir, status="interrupted", finished_at=_now())
+        print(
+            f"rnnbench sweep: {lost} case(s) lost to Ray failures (no row); run them with: "
+            f"rnnbench sweep --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 1
     frame = store.read_measurements(run_dir)
     store.update_meta(run_dir, status="complete", finished_at=_now(), counts=status_counts(frame))
 
@@ -219,6 +246,42 @@ def run(args: argparse.Namespace) -> int:
         if report:
             print(f"report:       {report}")
     print(run_dir)
+    return 0
+
+
+def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
+    try:
+        from bench import ray_executor
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'rnnbench[ray]'") from None
+    started = ray_executor.connect(executor["address"])
+    try:
+        ray_executor.check_resources(cases, threads)
+    except UsageError:
+        if started:
+            ray_executor.shutdown()
+        raise
+    return started
+
+
+def _run_local(args, run_dir: Path, run_id: str, spec: SweepSpec, threads: int, plugins, cases, progress) -> int:
+    """The local executor: one isolated worker on this machine (bench.runner)."""
+    runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
+    runner = Runner(run_dir, run_id, spec.timing, threads, plugins)
+    try:
+        peaks = dict(store.read_meta(run_dir).get("peak_flops_per_s") or {})
+        for device, dtype in runnable:
+            if f"{device}/{dtype}" not in peaks:
+                peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
+        store.update_meta(run_dir, peak_flops_per_s=peaks)
+        run_cases(runner, cases, peaks, progress)
+        if args.profile:  # after every case is timed, so the profiler never runs during a timing
+            from bench.profiling import profile_measured
+
+            progress.close()
+            profile_measured(runner, run_dir, cases)
+    finally:
+        runner.close()
     return 0
 
 

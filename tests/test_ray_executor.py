@@ -1,0 +1,194 @@
+"""`rnnbench sweep --executor ray` on a local Ray instance, and `show` for a run spread over machines."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import PLUGINS, ROOT
+
+from bench import store
+from bench.commands.show import render
+
+IMPLS = "lstm.native,lstm.premul_loop,gru.native,rnn_tanh.scratch_loop,lstm.test_abort,lstm.test_hang"
+CRASHING = {"lstm.test_abort", "lstm.test_hang"}
+
+
+def _main(argv: list[str]) -> int:
+    from bench.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--address", "auto"], "--address needs --executor ray"),
+        (["--executor", "ray", "--rounds", "2"], "need the local executor"),
+    ],
+)
+def test_executor_bad_input(capsys, tmp_path, args, message):
+    status = _main(["sweep", "--impl", "lstm.native", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    monkeypatch.delitem(sys.modules, "bench.ray_executor", raising=False)
+    status = _main(["sweep", "--impl", "lstm.native", "--executor", "ray", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2 and "pip install 'rnnbench[ray]'" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def _processes_with(tag: str) -> list[str]:
+    """Every live process started under this test's environment tag: the sweep, Ray, its workers."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and tag.encode() in (proc / "environ").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120])
+        except OSError:
+            continue
+    return found
+
+
+def _none_left(tag: str, within_s: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + within_s
+    while (left := _processes_with(tag)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+@pytest.mark.slow
+def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'rnnbench[ray]')")
+    tag = uuid.uuid4().hex
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", RNNBENCH_TEST_TAG=tag)
+    sweep = [
+        sys.executable,
+        "-m",
+        "bench",
+        "sweep",
+        "--config",
+        "bench/configs/quick.toml",
+        "--plugin",
+        str(PLUGINS / "crash_plugin.py"),
+        "--impl",
+        IMPLS,
+        "--mode",
+        "inference",
+        "--budget-s",
+        "0.05",
+        "--timeout-s",
+        "5",
+        "--executor",
+        "ray",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "r",
+        "--progress",
+        "plain",
+        "--no-report",
+    ]
+    run_dir = tmp_path / "r"
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(sweep, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if (run_dir / store.MEASUREMENTS).exists() and len(store.read_measurements(run_dir)) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the Ray sweep recorded no case in time:\n" + (tmp_path / "first.log").read_text()[-2000:])
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert process.wait(timeout=60) == 130, (tmp_path / "first.log").read_text()[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    assert _none_left(tag) == []  # Ray, its workers and every bench.worker are gone
+    before = store.read_measurements(run_dir)
+    meta = store.read_meta(run_dir)
+    assert meta["status"] == "interrupted" and meta["executor"] == {"name": "ray", "address": None}
+    assert 2 <= len(before) < 6, "interrupt the sweep mid-way, not after it finished"
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "bench", "sweep", "--resume", str(run_dir), "--progress", "plain", "--no-report"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert Path(resumed.stdout.strip().splitlines()[-1]) == run_dir
+    assert _none_left(tag) == []
+    frame = store.read_measurements(run_dir)
+    meta = store.read_meta(run_dir)
+    assert len(frame) == 6 and frame["case_id"].is_unique and meta["status"] == "complete"
+    kept = frame.set_index("case_id").loc[before["case_id"], "started_at"]
+    assert list(kept) == list(before["started_at"])  # cases measured before Ctrl-C were not run again
+    by_key = frame.groupby("key")["status"].agg(set)
+    assert by_key["lstm.test_abort"] == {"crashed"} and by_key["lstm.test_hang"] == {"timeout"}
+    assert all(by_key[k] == {"ok"} for k in by_key.index if k not in CRASHING)
+    assert frame.loc[frame["key"] == "lstm.test_abort", "error"].str.contains("SIGABRT").all()
+    assert (frame["host"] == socket.gethostname()).all()
+    node_ids = frame.groupby(frame["case_id"].isin(before["case_id"]))["node_id"].agg(set)
+    assert len(node_ids[True]) == len(node_ids[False]) == 1  # one node per Ray instance: before and after
+    machine = meta["machines"][socket.gethostname()]
+    peak = machine["peak_flops_per_s"]["cpu/float32"]
+    assert peak > 1e8 and machine["environment"]["torch"] and meta["peak_flops_per_s"] == {"cpu/float32": peak}
+    ok = frame[frame["status"] == "ok"]
+    assert (ok["peak_flops_per_s"] == peak).all() and ok["correct"].all() and (ok["n_samples"] >= 2).all()
+
+
+def _row(host: str, impl: str, median_s: float) -> dict:
+    return {
+        "case_id": f"lstm.{impl}|cpu|float32|inference|b1|{host}",
+        "key": f"lstm.{impl}",
+        "family": "lstm",
+        "impl": impl,
+        "device": "cpu",
+        "dtype": "float32",
+        "mode": "inference",
+        "batch": 1,
+        "seq_len": 8,
+        "input_size": 8,
+        "hidden_size": 8,
+        "num_layers": 1,
+        "bidirectional": False,
+        "status": "ok",
+        "correct": True,
+        "median_s": median_s,
+        "host": host,
+    }
+
+
+def test_show_groups_a_run_spread_over_machines_by_host(tmp_path):
+    machines = {"alpha": {"environment": {"cpu_model": "Alpha CPU"}}, "beta": {"environment": {"cpu_model": "Beta"}}}
+    run_dir = store.create_run(tmp_path, "multi", {"status": "complete", "machines": machines})
+    rows = [_row("alpha", "native", 2e-3), _row("alpha", "premul_loop", 1e-3), _row("beta", "native", 5e-4)]
+    store.write_measurements(run_dir, pd.DataFrame(rows))
+    text = render(run_dir)
+    assert "cases ran on 2 machines: alpha (2 cases, Alpha CPU), beta (1 cases, Beta)" in text
+    alpha, beta = text.split("on alpha:")[1].split("on beta:")
+    assert "premul_loop" in alpha and "2.00x" in alpha  # alpha's fastest, against alpha's native only
+    assert "premul_loop" not in beta and "500 us" in beta and "1.00x" in beta
+
+    single = store.create_run(tmp_path, "single", {"status": "complete"})
+    store.write_measurements(single, pd.DataFrame(rows[:2]))
+    assert "machines" not in render(single) and "on alpha:" not in render(single)
