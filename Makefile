@@ -8,6 +8,8 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# Ray (the --executor ray extra, ~330 MB, ~1 min to install) is in by default so its end-to-end test runs; EXTRAS=test drops it
+EXTRAS ?= test,ray
 # make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
 PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
 TRACES ?= results
@@ -21,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 lint: venv

@@ -106,7 +106,8 @@ def connect(address: str | None) -> bool:
             ray.init(address=address, **options)
             return False
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        ray.init(num_cpus=cores, include_dashboard=False, **options)
+        # "local": a fresh instance even if `ray start` left a cluster on this machine (RAY_ADDRESS included)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, **options)
         return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

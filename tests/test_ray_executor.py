@@ -52,6 +52,17 @@ def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):
     assert not any(tmp_path.iterdir())
 
 
+def test_no_ray_cluster_at_auto_is_one_line(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'rnnbench[ray]')")
+    if Path("/tmp/ray/ray_current_cluster").exists():
+        pytest.skip("a Ray cluster was started on this machine with `ray start`; --address auto would join it")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    status = _main(["sweep", "--impl", "lstm.native", "--executor", "ray", "--address", "auto", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2 and "cannot start or reach Ray at auto" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
 def _processes_with(tag: str) -> list[str]:
     """Every live process started under this test's environment tag: the sweep, Ray, its workers."""
     found = []
@@ -115,12 +126,18 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
         else:
             pytest.fail("the Ray sweep recorded no case in time:\n" + (tmp_path / "first.log").read_text()[-2000:])
         process.send_signal(signal.SIGINT)  # Ctrl-C
-        assert process.wait(timeout=60) == 130, (tmp_path / "first.log").read_text()[-2000:]
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                "the sweep did not stop within 60 s of Ctrl-C:\n" + (tmp_path / "first.log").read_text()[-2000:]
+            )
+        assert code == 130, (tmp_path / "first.log").read_text()[-2000:]
     finally:
         if process.poll() is None:
             process.kill()
         log.close()
-    assert _none_left(tag) == []  # Ray, its workers and every bench.worker are gone
+    assert _none_left(tag) == [], (tmp_path / "first.log").read_text()[-2000:]  # Ray, its workers, bench.workers
     before = store.read_measurements(run_dir)
     meta = store.read_meta(run_dir)
     assert meta["status"] == "interrupted" and meta["executor"] == {"name": "ray", "address": None}
