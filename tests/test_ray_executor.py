@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from conftest import PLUGINS, ROOT
 
 from bench import store
@@ -209,3 +210,28 @@ def test_show_groups_a_run_spread_over_machines_by_host(tmp_path):
     single = store.create_run(tmp_path, "single", {"status": "complete"})
     store.write_measurements(single, pd.DataFrame(rows[:2]))
     assert "machines" not in render(single) and "on alpha:" not in render(single)
+
+
+def test_each_case_asks_for_what_it_occupies():
+    ray_executor = pytest.importorskip("bench.ray_executor", reason="Ray is not installed")
+    assert ray_executor._resources("cpu", 4) == {"num_cpus": 4, "num_gpus": 0}  # its core budget
+    assert ray_executor._resources("cuda", 4) == {"num_cpus": 1, "num_gpus": 1}  # one case per GPU
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_case_on_ray_gets_a_gpu_and_that_nodes_peak(cli, tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'rnnbench[ray]')")
+    result = cli(
+        "sweep",
+        *("--impl", "lstm.native", "--device", "cuda", "--dtype", "float32", "--mode", "inference"),
+        *("--batch", "8", "--seq-len", "16", "--input-size", "64", "--hidden-size", "64", "--budget-s", "0.1"),
+        *("--executor", "ray", "--out", str(tmp_path), "--progress", "plain", "--no-report"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    row = store.read_measurements(run_dir).iloc[0]
+    machine = store.read_meta(run_dir)["machines"][socket.gethostname()]
+    assert row["status"] == "ok" and row["device"] == "cuda" and row["correct"]
+    assert row["peak_flops_per_s"] == machine["peak_flops_per_s"]["cuda/float32"] > 1e10
+    assert machine["environment"]["gpus"]
