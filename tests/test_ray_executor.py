@@ -171,7 +171,7 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     peak = machine["peak_flops_per_s"]["cpu/float32"]
     assert peak > 1e8 and machine["environment"]["torch"] and meta["peak_flops_per_s"] == {"cpu/float32": peak}
     ok = frame[frame["status"] == "ok"]
-    assert (ok["peak_flops_per_s"] == peak).all() and ok["correct"].all() and (ok["n_samples"] >= 2).all()
+    assert (ok["peak_flops_per_s"] == peak).all() and ok["correct"].all() and (ok["median_s"] > 0).all()
 
 
 def _row(host: str, impl: str, median_s: float) -> dict:
