@@ -28,7 +28,10 @@ from bench.errors import UsageError
 from bench.runner import ProgressFn, Runner, skipped_row
 from bench.spec import Timing
 
-TASKS_IN_FLIGHT_PER_SLOT = 2  # queued ahead of the free slots; few enough that Ctrl-C cancels quickly
+# Tasks handed to Ray at a time: enough queued for an autoscaler to see the demand, few enough that Ctrl-C
+# cancels them at once and a sweep of 100k cases does not flood the driver.
+TASKS_IN_FLIGHT_PER_SLOT = 2
+MIN_TASKS_IN_FLIGHT = 64
 CANCEL_GRACE_S = 10.0
 
 # One live bench.worker per Ray worker process, reused by the tasks that process runs (a torch import
@@ -196,7 +199,7 @@ def run_cases(
     peaks = {host: entry["peak_flops_per_s"] for host, entry in hosts.items()}
     peaks_ref = ray.put(peaks)
     slots = int(ray.cluster_resources().get("CPU", 1) // threads + ray.cluster_resources().get("GPU", 0))
-    window = max(2, TASKS_IN_FLIGHT_PER_SLOT * slots)
+    window = max(MIN_TASKS_IN_FLIGHT, TASKS_IN_FLIGHT_PER_SLOT * slots)
     queue = list(reversed(runnable))
     pending: dict = {}
     finished = lost = 0
@@ -215,9 +218,11 @@ def run_cases(
                     lost += 1
                     continue
                 row, measured = result
-                if measured is not None and row["host"] not in peaks:
-                    peaks[row["host"]] = {f"{case.device}/{case.dtype}": measured}
-                    hosts[row["host"]] = {"node_id": row["node_id"], "peak_flops_per_s": peaks[row["host"]]}
+                key = f"{case.device}/{case.dtype}"
+                if measured is not None and key not in peaks.get(row["host"], {}):  # a node that joined late
+                    entry = hosts.setdefault(row["host"], {"node_id": row["node_id"], "peak_flops_per_s": {}})
+                    entry["peak_flops_per_s"][key] = measured
+                    peaks[row["host"]] = entry["peak_flops_per_s"]
                     _save_hosts(run_dir, hosts)
                     peaks_ref = ray.put(peaks)
                 store.append_rows(run_dir, [{**row, "run_id": run_id}])
