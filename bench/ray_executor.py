@@ -37,6 +37,7 @@ CANCEL_GRACE_S = 10.0
 # One live bench.worker per Ray worker process, reused by the tasks that process runs (a torch import
 # per case would cost seconds). Keyed by everything the worker was started with, the GPU Ray gave us too.
 _RUNNERS: dict[tuple, Runner] = {}
+_LATE_PEAKS: dict[tuple, float | None] = {}  # peaks this process measured for a node that joined late
 
 
 def _runner(run_id: str, timing: dict, threads: int, plugins: list[str]) -> Runner:
@@ -80,10 +81,14 @@ def _measure(run_id: str, timing: dict, threads: int, plugins: list[str], case: 
     key = f"{case.device}/{case.dtype}"
     runner = _runner(run_id, timing, threads, plugins)
     measured = None
+    known = peaks.get(host) or {}
     try:  # a cancelled task gets KeyboardInterrupt here: the worker must not outlive it
-        peak = (peaks.get(host) or {}).get(key)
-        if key not in (peaks.get(host) or {}):
-            peak = measured = runner.peak_flops(case.device, case.dtype)
+        if key in known:
+            peak = known[key]
+        elif (run_id, host, key) in _LATE_PEAKS:
+            peak = _LATE_PEAKS[(run_id, host, key)]
+        else:
+            peak = measured = _LATE_PEAKS[(run_id, host, key)] = runner.peak_flops(case.device, case.dtype)
         row = runner.run_case(case, peak)
     except BaseException:
         _close_runners()

@@ -143,6 +143,8 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     meta = store.read_meta(run_dir)
     assert meta["status"] == "interrupted" and meta["executor"] == {"name": "ray", "address": None}
     assert 2 <= len(before) < 6, "interrupt the sweep mid-way, not after it finished"
+    first_peak = meta["machines"][socket.gethostname()]["peak_flops_per_s"].pop("cpu/float32")
+    store.update_meta(run_dir, machines=meta["machines"])  # as if the node joined after the start
 
     resumed = subprocess.run(
         [sys.executable, "-m", "bench", "sweep", "--resume", str(run_dir), "--progress", "plain", "--no-report"],
@@ -168,10 +170,14 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     node_ids = frame.groupby(frame["case_id"].isin(before["case_id"]))["node_id"].agg(set)
     assert len(node_ids[True]) == len(node_ids[False]) == 1  # one node per Ray instance: before and after
     machine = meta["machines"][socket.gethostname()]
-    peak = machine["peak_flops_per_s"]["cpu/float32"]
+    peak = machine["peak_flops_per_s"]["cpu/float32"]  # measured again, by the resumed tasks
     assert peak > 1e8 and machine["environment"]["torch"] and meta["peak_flops_per_s"] == {"cpu/float32": peak}
     ok = frame[frame["status"] == "ok"]
-    assert (ok["peak_flops_per_s"] == peak).all() and ok["correct"].all() and (ok["median_s"] > 0).all()
+    assert ok["correct"].all() and (ok["median_s"] > 0).all()
+    first = ok["case_id"].isin(before["case_id"])
+    assert (ok.loc[first, "peak_flops_per_s"] == first_peak).all()
+    if (~first).any():  # ok cases measured after the resume carry the peak their own node measured
+        assert peak in set(ok.loc[~first, "peak_flops_per_s"]) and (ok.loc[~first, "peak_flops_per_s"] > 1e8).all()
 
 
 def _row(host: str, impl: str, median_s: float) -> dict:
