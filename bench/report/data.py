@@ -126,9 +126,9 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
     then within the measurement noise and the reader should not act on it.
     """
     rows = []
-    candidates = df[usable(df)]
+    is_usable = usable(df)
     for group, cases in df.groupby(GROUP_COLUMNS, sort=True, dropna=False):
-        ranked = candidates.loc[candidates.index.intersection(cases.index)].sort_values("median_s")
+        ranked = cases[is_usable.loc[cases.index]].sort_values("median_s")
         row = dict(zip(GROUP_COLUMNS, group))
         row["shape"] = cases["shape"].iloc[0]
         row["n_impls"] = int(cases["key"].nunique())
