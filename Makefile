@@ -7,8 +7,9 @@ TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: venv test lint bench report clean-venv
+.PHONY: venv test lint bench show report clean-venv
 
 venv: $(VENV)/.installed
 
@@ -28,6 +29,13 @@ test: venv lint
 report: venv
 	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
 	$(PY) -m bench report $(RUN)
+
+# The default CPU sweep: summary, result files and report paths are printed; the last line is the run dir.
+bench: venv
+	$(PY) -m bench sweep --config $(CONFIG) $(BENCH_ARGS)
+
+show: venv
+	$(PY) -m bench show $(RUN)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -64,11 +64,31 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
     for grid in spec.grids:
         impls = [i for i in implementations if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)]
         for impl, device, dtype, mode, batch, seq_len, input_size, hidden_size, layers, bidi in itertools.product(
-            impls, grid.devices, grid.dtypes, grid.modes, grid.batch, grid.seq_len, grid.input_size,
-            grid.hidden_size, grid.num_layers, grid.bidirectional,
+            impls,
+            grid.devices,
+            grid.dtypes,
+            grid.modes,
+            grid.batch,
+            grid.seq_len,
+            grid.input_size,
+            grid.hidden_size,
+            grid.num_layers,
+            grid.bidirectional,
         ):
-            case = Case(impl.key, impl.family, impl.impl, device, dtype, mode, batch, seq_len, input_size,
-                        hidden_size, layers, bidi)
+            case = Case(
+                impl.key,
+                impl.family,
+                impl.impl,
+                device,
+                dtype,
+                mode,
+                batch,
+                seq_len,
+                input_size,
+                hidden_size,
+                layers,
+                bidi,
+            )
             if case.case_id in seen:
                 continue
             reason = impl.unsupported_reason(device, DTYPES[dtype], layers, bidi, mode)

@@ -29,5 +29,13 @@ def rnn_flops(
 
 
 def case_flops(case) -> int:
-    return rnn_flops(case.family, case.batch, case.seq_len, case.input_size, case.hidden_size, case.num_layers,
-                     case.bidirectional, case.mode == "training")
+    return rnn_flops(
+        case.family,
+        case.batch,
+        case.seq_len,
+        case.input_size,
+        case.hidden_size,
+        case.num_layers,
+        case.bidirectional,
+        case.mode == "training",
+    )

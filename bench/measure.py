@@ -57,8 +57,14 @@ def _split_training(workload: Workload, timing: Timing, threads: int, per_call_s
     output = workload.forward()
     try:
         workload.backward(output, retain_graph=True)
-        backward = _timed_samples(lambda: workload.backward(output, retain_graph=True), timing, threads,
-                                  per_call_s * 2 / 3, budget, "backward")
+        backward = _timed_samples(
+            lambda: workload.backward(output, retain_graph=True),
+            timing,
+            threads,
+            per_call_s * 2 / 3,
+            budget,
+            "backward",
+        )
         backward_median = summarize(backward).median_s
     except RuntimeError:  # graphs that cannot be replayed (some compiled backwards): fall back to the difference
         backward_median = None
@@ -68,10 +74,22 @@ def _split_training(workload: Workload, timing: Timing, threads: int, per_call_s
 def _check(workload: Workload, case: Case, gradients: bool) -> dict:
     from bench.correctness import check_model
 
-    result = check_model(workload.model, workload.reference, batch=case.batch, seq_len=case.seq_len,
-                         device=case.device, dtype=case.dtype, gradients=gradients)
-    return {"max_abs_err": result.max_abs_err, "rel_err": result.rel_err, "grad_rel_err": result.grad_rel_err,
-            "correct": bool(result.correct), **({} if result.correct else {"error": result.message})}
+    result = check_model(
+        workload.model,
+        workload.reference,
+        batch=case.batch,
+        seq_len=case.seq_len,
+        device=case.device,
+        dtype=case.dtype,
+        gradients=gradients,
+    )
+    return {
+        "max_abs_err": result.max_abs_err,
+        "rel_err": result.rel_err,
+        "grad_rel_err": result.grad_rel_err,
+        "correct": bool(result.correct),
+        **({} if result.correct else {"error": result.message}),
+    }
 
 
 def measure_case(case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None) -> dict:
@@ -83,13 +101,21 @@ def measure_case(case: Case, timing: Timing, threads: int, peak_flops_per_s: flo
         workload = prepare(case)
         with matmul_precision(case):
             row["first_call_s"] = timing_mod.time_first_call(workload.step, workload.synchronize)
-            warm = [timing_mod.time_first_call(workload.step, workload.synchronize)
-                    for _ in range(max(timing.warmup_calls, 1))]
+            warm = [
+                timing_mod.time_first_call(workload.step, workload.synchronize)
+                for _ in range(max(timing.warmup_calls, 1))
+            ]
             per_call_s = min(warm)
             samples, row["calls_per_sample"] = timing_mod.sample(
-                workload.step, threads=threads, min_time_s=timing.min_time_s, budget_s=timing.budget_s,
-                target_rel_iqr=timing.target_rel_iqr, min_samples=timing.min_samples, per_call_estimate_s=per_call_s,
-                label=case.key)
+                workload.step,
+                threads=threads,
+                min_time_s=timing.min_time_s,
+                budget_s=timing.budget_s,
+                target_rel_iqr=timing.target_rel_iqr,
+                min_samples=timing.min_samples,
+                per_call_estimate_s=per_call_s,
+                label=case.key,
+            )
             row.update(summarize(samples).as_dict())
             row["samples_s"] = samples
             if case.mode == "training":

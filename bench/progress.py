@@ -10,8 +10,10 @@ from bench.summary import format_seconds
 
 def describe(case: Case) -> str:
     direction = " bi" if case.bidirectional else ""
-    return (f"{case.key} {case.device} {case.dtype} {case.mode} b{case.batch} t{case.seq_len} "
-            f"i{case.input_size} h{case.hidden_size} l{case.num_layers}{direction}")
+    return (
+        f"{case.key} {case.device} {case.dtype} {case.mode} b{case.batch} t{case.seq_len} "
+        f"i{case.input_size} h{case.hidden_size} l{case.num_layers}{direction}"
+    )
 
 
 def outcome(row: dict) -> str:

@@ -53,8 +53,9 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                        env=env, start_new_session=True)
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+        )
         log.close()
         self._buffer = b""
         self._read_line(STARTUP_TIMEOUT_S)
@@ -153,12 +154,18 @@ class Runner:
         try:
             row = self.worker.request(message, self.timing.timeout_s)
         except WorkerTimeout:
-            row = {**base_row(case, self.threads), "status": "timeout",
-                   "error": f"no result within the {self.timing.timeout_s:g} s case timeout; worker killed"}
+            row = {
+                **base_row(case, self.threads),
+                "status": "timeout",
+                "error": f"no result within the {self.timing.timeout_s:g} s case timeout; worker killed",
+            }
         except WorkerDied as exc:
             tail = _log_tail(self.worker.log_path, offset)
-            row = {**base_row(case, self.threads), "status": "crashed", "error": f"{exc}" + (f": {tail}" if tail
-                                                                                              else "")}
+            row = {
+                **base_row(case, self.threads),
+                "status": "crashed",
+                "error": f"{exc}" + (f": {tail}" if tail else ""),
+            }
         row.setdefault("wall_s", time.perf_counter() - start)
         return row
 

@@ -15,8 +15,18 @@ from pathlib import Path
 from bench.cases import DTYPES, MODES
 from bench.errors import UsageError
 
-AXES = ("impls", "devices", "dtypes", "modes", "batch", "seq_len", "input_size", "hidden_size", "num_layers",
-        "bidirectional")
+AXES = (
+    "impls",
+    "devices",
+    "dtypes",
+    "modes",
+    "batch",
+    "seq_len",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+)
 SIZE_AXES = ("batch", "seq_len", "input_size", "hidden_size", "num_layers")
 
 
@@ -58,7 +68,12 @@ class SweepSpec:
     timing: Timing = field(default_factory=Timing)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The TOML form (name, [[grid]], [timing]): `spec_from_dict(spec.as_dict()) == spec`."""
+        return {
+            "name": self.name,
+            "grid": [dataclasses.asdict(g) for g in self.grids],
+            "timing": dataclasses.asdict(self.timing),
+        }
 
 
 def _as_tuple(name: str, value) -> tuple:
@@ -138,8 +153,12 @@ def validate(spec: SweepSpec, where: str) -> None:
             if not isinstance(pattern, str) or not pattern:
                 raise UsageError(f"{where}: impls must be glob strings, got {pattern!r}")
     t = spec.timing
-    numbers = {"min_time_s": t.min_time_s, "budget_s": t.budget_s, "target_rel_iqr": t.target_rel_iqr,
-               "timeout_s": t.timeout_s}
+    numbers = {
+        "min_time_s": t.min_time_s,
+        "budget_s": t.budget_s,
+        "target_rel_iqr": t.target_rel_iqr,
+        "timeout_s": t.timeout_s,
+    }
     for name, value in numbers.items():
         if not isinstance(value, int | float) or value <= 0:
             raise UsageError(f"{where}: timing.{name} must be a positive number, got {value!r}")

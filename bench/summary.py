@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-SHAPE = ["family", "device", "dtype", "mode", "batch", "seq_len", "input_size", "hidden_size", "num_layers",
-         "bidirectional"]
+SHAPE = [
+    "family",
+    "device",
+    "dtype",
+    "mode",
+    "batch",
+    "seq_len",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+]
 
 
 def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
@@ -21,9 +31,16 @@ def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataF
         best = group.loc[group["median_s"].idxmin()]
         base = group[group["impl"] == baseline]
         base_median = float(base["median_s"].iloc[0]) if len(base) else float("nan")
-        rows.append({**dict(zip(SHAPE, shape)), "fastest": best["impl"], "median_s": float(best["median_s"]),
-                     "baseline_median_s": base_median, "speedup": base_median / float(best["median_s"]),
-                     "n_impls": len(group)})
+        rows.append(
+            {
+                **dict(zip(SHAPE, shape)),
+                "fastest": best["impl"],
+                "median_s": float(best["median_s"]),
+                "baseline_median_s": base_median,
+                "speedup": base_median / float(best["median_s"]),
+                "n_impls": len(group),
+            }
+        )
     return pd.DataFrame(rows)
 
 

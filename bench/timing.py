@@ -41,8 +41,7 @@ def sample(
     """
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label=label)
     min_run_time = min(budget_s, max(min_time_s, min_samples * expected_block_s(per_call_estimate_s)))
-    measurement = timer.adaptive_autorange(threshold=target_rel_iqr, min_run_time=min_run_time,
-                                           max_run_time=budget_s)
+    measurement = timer.adaptive_autorange(threshold=target_rel_iqr, min_run_time=min_run_time, max_run_time=budget_s)
     return [float(t) for t in measurement.times], int(measurement.number_per_run)
 
 

@@ -17,11 +17,12 @@ from implementations.families import make_inputs, make_reference
 
 
 @contextmanager
-def matmul_precision(case: Case):
-    """TF32 for the `tf32` dtype on CUDA, exact float32 otherwise; restored afterwards."""
+def matmul_precision(case: Case | str):
+    """TF32 for the `tf32` dtype (a Case or a dtype name) on CUDA, exact float32 otherwise; restored afterwards."""
+    dtype = case if isinstance(case, str) else case.dtype
     old_matmul = torch.backends.cuda.matmul.allow_tf32
     old_cudnn = torch.backends.cudnn.allow_tf32
-    tf32 = case.dtype == "tf32"
+    tf32 = dtype == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     try:

@@ -20,11 +20,16 @@ def render(run_dir, baseline: str = "native") -> str:
     meta = store.read_meta(run_dir)
     frame = store.read_measurements(run_dir)
     colored = use_color()
-    lines = [f"run {meta.get('run_id')}  ({meta.get('status', '?')}, {len(frame)} cases: "
-             + ", ".join(f"{n} {s}" for s, n in status_counts(frame).items()) + ")"]
+    lines = [
+        f"run {meta.get('run_id')}  ({meta.get('status', '?')}, {len(frame)} cases: "
+        + ", ".join(f"{n} {s}" for s, n in status_counts(frame).items())
+        + ")"
+    ]
     env = meta.get("environment", {})
-    lines.append(f"{env.get('cpu_model', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')}"
-                 + (f", GPU {', '.join(env['gpus'])}" if env.get("gpus") else ""))
+    lines.append(
+        f"{env.get('cpu_model', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')}"
+        + (f", GPU {', '.join(env['gpus'])}" if env.get("gpus") else "")
+    )
     best = fastest_per_shape(frame, baseline)
     if len(best):
         table = []
@@ -33,11 +38,29 @@ def render(run_dir, baseline: str = "native") -> str:
             if r.speedup == r.speedup:
                 speedup = color(speedup, "green" if r.speedup > 1.05 else "dim", colored)
             shape = f"b{r.batch} t{r.seq_len} i{r.input_size} h{r.hidden_size} l{r.num_layers}" + (
-                " bi" if r.bidirectional else "")
-            table.append([r.family, r.mode, r.dtype, shape, r.fastest, format_seconds(r.median_s),
-                          format_seconds(r.baseline_median_s), speedup, r.n_impls])
-        lines += ["", format_table(["family", "mode", "dtype", "shape", "fastest", "median", baseline,
-                                    "speedup", "impls"], table, align_right=(5, 6, 7, 8))]
+                " bi" if r.bidirectional else ""
+            )
+            table.append(
+                [
+                    r.family,
+                    r.mode,
+                    r.dtype,
+                    shape,
+                    r.fastest,
+                    format_seconds(r.median_s),
+                    format_seconds(r.baseline_median_s),
+                    speedup,
+                    r.n_impls,
+                ]
+            )
+        lines += [
+            "",
+            format_table(
+                ["family", "mode", "dtype", "shape", "fastest", "median", baseline, "speedup", "impls"],
+                table,
+                align_right=(5, 6, 7, 8),
+            ),
+        ]
     else:
         lines += ["", "no successful, correct case in this run"]
     bad = problems(frame)

@@ -15,6 +15,7 @@ from bench.environment import collect, default_threads
 from bench.errors import UsageError
 from bench.progress import Progress
 from bench.runner import Runner, run_cases
+from bench.shard import parse_shard, select_shard, shard_run_id
 from bench.spec import SweepSpec, load_spec, spec_from_dict, with_overrides
 from bench.summary import status_counts
 from implementations import registry
@@ -46,8 +47,12 @@ _bool.__name__ = "true/false"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help=f"sweep spec (TOML); default {DEFAULT_CONFIG.relative_to(Path.cwd())}"
-                        if DEFAULT_CONFIG.is_relative_to(Path.cwd()) else "sweep spec (TOML)")
+    parser.add_argument(
+        "--config",
+        help=f"sweep spec (TOML); default {DEFAULT_CONFIG.relative_to(Path.cwd())}"
+        if DEFAULT_CONFIG.is_relative_to(Path.cwd())
+        else "sweep spec (TOML)",
+    )
     axes = parser.add_argument_group("axes (override the config; comma-separated lists)")
     axes.add_argument("--impl", type=_csv(str), help="implementation globs, e.g. 'lstm.*'")
     axes.add_argument("--device", type=_csv(str))
@@ -64,18 +69,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", help="name of the run directory (default: time stamp + random suffix)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; re-runs nothing measured")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+    parser.add_argument(
+        "--shard", metavar="K/N", help="run only shard K of N (balanced by FLOPs); merge with 'rnnbench merge'"
+    )
     parser.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto")
 
 
 def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
     spec = load_spec(args.config or DEFAULT_CONFIG)
     spec = with_overrides(
-        spec, impls=args.impl, devices=args.device, dtypes=args.dtype, modes=args.mode, batch=args.batch,
-        seq_len=args.seq_len, input_size=args.input_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
+        spec,
+        impls=args.impl,
+        devices=args.device,
+        dtypes=args.dtype,
+        modes=args.mode,
+        batch=args.batch,
+        seq_len=args.seq_len,
+        input_size=args.input_size,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
         bidirectional=args.bidirectional,
     )
-    timing = {k: v for k, v in {"threads": args.threads, "budget_s": args.budget_s, "timeout_s": args.timeout_s}
-              .items() if v is not None}
+    timing = {
+        k: v
+        for k, v in {"threads": args.threads, "budget_s": args.budget_s, "timeout_s": args.timeout_s}.items()
+        if v is not None
+    }
     if args.no_check:
         timing["check"] = False
     if timing:
@@ -112,24 +131,40 @@ def run(args: argparse.Namespace) -> int:
         for path in plugins:
             load_plugin(path)
         run_id = meta["run_id"]
+        shard = meta.get("shard")
     else:
         spec = _spec_from_args(args)
         plugins = _plugins(args)
+        shard = None
+        if args.shard:
+            index, count = parse_shard(args.shard)
+            shard = {"index": index, "count": count}
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
     _check_devices(spec)
     cases = expand(spec, registry.all())
     if not cases:
         raise UsageError("the spec selects no case")
+    if shard:
+        cases = select_shard(cases, shard["index"], shard["count"])
     threads = spec.timing.threads or default_threads()
 
     if not args.resume:
         run_id = args.run_id or store.new_run_id()
+        if shard:
+            run_id = shard_run_id(run_id, shard["index"], shard["count"])
         if "/" in run_id or run_id in ("", ".", ".."):
             raise UsageError(f"invalid run id {run_id!r}")
-        meta = {"command": ["rnnbench", *sys.argv[1:]], "spec": spec.as_dict(), "plugins": plugins,
-                "environment": collect(threads), "started_at": _now(), "finished_at": None, "status": "running",
-                "peak_flops_per_s": {}}
+        meta = {
+            "command": ["rnnbench", *sys.argv[1:]],
+            "spec": spec.as_dict(),
+            "plugins": plugins,
+            "environment": collect(threads),
+            "started_at": _now(),
+            "finished_at": None,
+            "status": "running",
+            "peak_flops_per_s": {},
+        }
         run_dir = store.create_run(args.out, run_id, meta)
     else:
         store.update_meta(run_dir, status="running", resumed_at=_now())
@@ -137,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
     runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
     progress = Progress(args.progress)
     runner = Runner(run_dir, run_id, spec.timing, threads, plugins)
-    print(f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}",
-          file=sys.stderr)
+    print(
+        f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}", file=sys.stderr
+    )
     try:
         peaks = dict(store.read_meta(run_dir).get("peak_flops_per_s") or {})
         for device, dtype in runnable:
