@@ -61,6 +61,22 @@ def test_efficiency_falls_back_to_the_runs_matmul_peak():
     assert df["efficiency_pct"].iloc[0] == pytest.approx(100 * 1e11 / 1e12)
 
 
+def test_top_operators_split_python_ranges_from_kernels():
+    ops = pd.DataFrame(
+        {
+            "case_id": ["c1"] * 3,
+            "key": ["lstm.premul_loop"] * 3,
+            "op": ["aten::addmm", "forward", "aten::tanh"],
+            "is_label": [False, True, False],
+            "share": [0.5, 0.3, 0.1],
+        }
+    )
+    (case,) = data.operator_summary(ops, pd.DataFrame({"case_id": ["c1"], "median_s": [1e-3]}))
+    assert case["python_share"] == pytest.approx(0.3) and case["kernel_share"] == pytest.approx(0.6)
+    assert case["unlisted_share"] == pytest.approx(0.1) and case["median_s"] == 1e-3
+    assert [op["op"] for op in case["ops"]] == ["aten::addmm", "forward", "aten::tanh"]
+
+
 def test_units_are_shown_with_every_figure():
     assert fmt_seconds(1.5e-4) == "150 µs"
     assert fmt_seconds(2.0) == "2 s"
@@ -124,7 +140,7 @@ def test_report_of_a_run_is_one_self_contained_page(tmp_path_factory):
     for reason in ("worker died with signal SIGABRT", "no result within 120 s", "is unidirectional only"):
         assert reason in text
     assert "lstm.scripted" in text.split('id="verdict"')[0]  # the wrong case is named above the verdict
-    assert 'id="top-ops"' in text and "aten::addmm" in text
+    assert 'id="top-ops"' in text and "aten::addmm" in text and "Python 20 %" in text
     assert "144</b> cases" in text and "100 GFLOP/s" in text
     # relative links reach the run's files from reports/<run_id>/, and the CSV travels with the page
     for href in page.links:

@@ -228,30 +228,36 @@ def select(df: pd.DataFrame, fixed: dict) -> pd.DataFrame:
     return df[mask]
 
 
-def operator_summary(top_ops: pd.DataFrame, measurements: pd.DataFrame, limit: int = 5) -> list[dict]:
-    """Per profiled case: its heaviest operators and how much self time went to ATen kernels vs the rest.
+def operator_summary(top_ops: pd.DataFrame, measurements: pd.DataFrame, limit: int = 8) -> list[dict]:
+    """Per profiled case: its heaviest operators, and how its self time splits into kernels vs Python.
 
-    Operators outside the `aten::` namespace (Python functions, autograd nodes, profiler ranges) are the
-    framework and interpreter overhead a faster implementation would remove.
+    Rows flagged `is_label` are record_function ranges (forward, backward, a time step): their self time
+    is Python running between operators, the overhead a fused or compiled implementation removes. Shares
+    are of the case's total self time, so what the listed rows leave is spent in operators not listed.
+    Tables without `is_label` fall back to the operator's namespace (`aten::` counts as a kernel).
     """
     cases = []
-    keys = measurements.drop_duplicates("case_id").set_index("case_id") if "case_id" in measurements else None
+    medians = {}
+    if "case_id" in measurements.columns and "median_s" in measurements.columns:
+        medians = measurements.drop_duplicates("case_id").set_index("case_id")["median_s"].to_dict()
     for case_id, ops in top_ops.groupby("case_id", sort=True):
         ops = ops.sort_values("share", ascending=False)
-        is_aten = ops["op"].astype(str).str.startswith("aten::")
-        total_share = float(ops["share"].sum())
-        aten_share = float(ops.loc[is_aten, "share"].sum())
-        median = np.nan
-        if keys is not None and case_id in keys.index:
-            median = keys.loc[case_id].get("median_s", np.nan)
+        if "is_label" in ops.columns:
+            python = ops["is_label"].fillna(False).astype(bool)
+        else:
+            python = ~ops["op"].astype(str).str.startswith("aten::")
+        share = pd.to_numeric(ops["share"], errors="coerce").fillna(0.0)
+        python_share = float(share[python].sum())
+        kernel_share = float(share[~python].sum())
         cases.append(
             {
                 "case_id": case_id,
                 "key": ops["key"].iloc[0],
-                "median_s": median,
-                "aten_share": aten_share,
-                "other_share": max(total_share - aten_share, 0.0),
-                "ops": ops.head(limit).to_dict("records"),
+                "median_s": medians.get(case_id, np.nan),
+                "python_share": python_share,
+                "kernel_share": kernel_share,
+                "unlisted_share": max(1.0 - python_share - kernel_share, 0.0),
+                "ops": [r | {"python": bool(p)} for r, p in zip(ops.head(limit).to_dict("records"), python)],
             }
         )
     return cases

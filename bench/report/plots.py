@@ -22,6 +22,7 @@ from bench.report import data  # noqa: E402
 MAX_SETTINGS = 3  # device/dtype combinations drawn; bounds the figure count on huge sweeps
 FACET_WIDTH_IN, FACET_HEIGHT_IN, DPI = 3.6, 2.6, 96
 BASELINE_COLOR = "#3b3b3b"
+PAGE_WIDTH_IN = 12.2  # the page's figure column at DPI
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ def _spans_decades(values: pd.Series) -> bool:
     return len(values) > 1 and values.max() / values.min() >= 10
 
 
+def _facet_width(columns: int, extra_in: float) -> float:
+    """Facets narrow down as families are added, so a figure fits the page without shrinking its text."""
+    return max(min(FACET_WIDTH_IN, (PAGE_WIDTH_IN - extra_in) / max(columns, 1)), 2.4)
+
+
 def _text_in(labels) -> float:
     """Rough width in inches of the longest label at the plots' font size."""
     return 0.075 * max((len(str(label)) for label in labels), default=0)
@@ -136,10 +142,11 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
     families = sorted(part["family"].unique())
     modes = [m for m in ("inference", "training") if m in set(part["mode"])]
     labels = [k for k in hue if k in set(part["label"])]
-    legend_in = max(_text_in(labels) + 0.8, 1.4)
+    legend_in = max(_text_in(labels) + 0.8, 1.6)
+    facet_in = _facet_width(len(families), 0.8 + legend_in)
     fig, axes = plt.subplots(
         len(modes), len(families), squeeze=False, sharex=True, sharey="row",
-        figsize=(FACET_WIDTH_IN * len(families) + 0.8 + legend_in, FACET_HEIGHT_IN * len(modes) + 1.0),
+        figsize=(facet_in * len(families) + 0.8 + legend_in, FACET_HEIGHT_IN * len(modes) + 1.0),
     )  # fmt: skip
     for i, mode in enumerate(modes):
         for j, family in enumerate(families):
@@ -256,8 +263,8 @@ def _efficiency(part, hue, where, tag):
 
 def _speedup_heatmap(verdict, where, tag):
     decided = verdict[verdict["speedup"].notna()]
-    if decided.empty:
-        return None
+    if decided.empty or decided["n_usable"].max() < 2:
+        return None  # nothing to compare with native
     fixed = _heatmap_slice(decided)
     rows = data.select(decided, fixed)
     panels = sorted(rows.groupby(["mode", "family"]).groups)
@@ -265,7 +272,7 @@ def _speedup_heatmap(verdict, where, tag):
     families = sorted(rows["family"].unique())
     fig, axes = plt.subplots(
         len(modes), len(families), squeeze=False,
-        figsize=(FACET_WIDTH_IN * len(families) + 1.2, FACET_HEIGHT_IN * len(modes) + 1.0),
+        figsize=(_facet_width(len(families), 1.2) * len(families) + 1.2, FACET_HEIGHT_IN * len(modes) + 1.0),
     )  # fmt: skip
     limit = max(float(np.abs(np.log2(rows["speedup"])).max()), 0.25)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
