@@ -13,7 +13,7 @@ PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench show report profile tensorboard clean-venv
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference clean-venv
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,14 @@ bench: venv
 
 show: venv
 	$(PY) -m bench show $(RUN)
+
+# On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
+# (measurements, run.json with the exact command, and the report beside them).
+gpu-reference: venv
+	@gpu=$$($(PY) -c 'import torch, re; print(re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name()).strip("-"))') \
+	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
+	$(PY) -m bench sweep --config bench/configs/gpu.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
+	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
 
 clean-venv:
 	rm -rf $(VENV)
