@@ -8,8 +8,12 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
+PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
+TRACES ?= results
+PORT ?= 6006
 
-.PHONY: venv test lint bench show report clean-venv
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference clean-venv
 
 venv: $(VENV)/.installed
 
@@ -26,6 +30,12 @@ lint: venv
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+profile: venv
+	$(PY) -m bench profile $(PROFILE_ARGS) --out results
+
+tensorboard: venv
+	$(PY) -m tensorboard.main --logdir $(TRACES) --host 127.0.0.1 --port $(PORT)
+
 report: venv
 	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
 	$(PY) -m bench report $(RUN)
@@ -36,6 +46,14 @@ bench: venv
 
 show: venv
 	$(PY) -m bench show $(RUN)
+
+# On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
+# (measurements, run.json with the exact command, and the report beside them).
+gpu-reference: venv
+	@gpu=$$($(PY) -c 'import torch, re; print(re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name()).strip("-"))') \
+	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
+	$(PY) -m bench sweep --config bench/configs/gpu.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
+	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
 
 clean-venv:
 	rm -rf $(VENV)

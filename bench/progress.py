@@ -21,7 +21,9 @@ def outcome(row: dict) -> str:
     if status == "ok":
         median = row.get("median_s") or float("nan")
         spread = row.get("iqr_s") or 0.0
-        text = f"ok {format_seconds(median)} (IQR {100 * spread / median:.0f}%, n={row.get('n_samples')})"
+        rounds = int(row.get("rounds") or 1)
+        pooled = f", {rounds} rounds pooled" if rounds > 1 else ""
+        text = f"ok {format_seconds(median)} (IQR {100 * spread / median:.0f}%, n={row.get('n_samples')}{pooled})"
         return text + ("" if row.get("correct") is not False else "  INCORRECT")
     return f"{status}: {row.get('error') or ''}"[:160]
 

@@ -58,9 +58,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"matmul peak for {device}/{dtype} failed: {exc}", file=sys.stderr)
                 value = None
             reply = {"peak_flops_per_s": value}
+        elif "profile" in request:  # after timing, on calls of its own: see bench/profiling.py
+            from bench.profiling import profile_request
+
+            reply = profile_request(Case(**request["profile"]), request["traces"], request["run_id"])
         else:
             case = Case(**request["case"])
-            reply = measure_case(case, Timing(**request["timing"]), args.threads, request.get("peak_flops_per_s"))
+            reply = measure_case(
+                case,
+                Timing(**request["timing"]),
+                args.threads,
+                request.get("peak_flops_per_s"),
+                repeat=bool(request.get("repeat")),
+            )
         protocol.write(json.dumps({k: _clean(v) for k, v in reply.items()}) + "\n")
     return 0
 

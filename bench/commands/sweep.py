@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     parser.add_argument("--budget-s", type=float, help="time budget per timed quantity of a case")
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
+    parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check of each case")
     parser.add_argument("--out", default="results", help="parent folder of run directories (results)")
     parser.add_argument("--run-id", help="name of the run directory (default: time stamp + random suffix)")
@@ -73,6 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shard", metavar="K/N", help="run only shard K of N (balanced by FLOPs); merge with 'rnnbench merge'"
     )
     parser.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, write a profiler trace and top operators for every ok case",
+    )
 
 
 def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
@@ -92,7 +98,12 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
     )
     timing = {
         k: v
-        for k, v in {"threads": args.threads, "budget_s": args.budget_s, "timeout_s": args.timeout_s}.items()
+        for k, v in {
+            "threads": args.threads,
+            "budget_s": args.budget_s,
+            "timeout_s": args.timeout_s,
+            "rounds": args.rounds,
+        }.items()
         if v is not None
     }
     if args.no_check:
@@ -182,6 +193,11 @@ def run(args: argparse.Namespace) -> int:
                 peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
         store.update_meta(run_dir, peak_flops_per_s=peaks)
         run_cases(runner, cases, peaks, progress)
+        if args.profile:  # after every case is timed, so the profiler never runs during a timing
+            from bench.profiling import profile_measured
+
+            progress.close()
+            profile_measured(runner, run_dir, cases)
     except KeyboardInterrupt:
         progress.close()
         runner.close()
@@ -211,7 +227,7 @@ def _write_report(run_dir: Path) -> Path | None:
         from bench.report import build_report
     except ImportError:
         return None
-    return build_report(run_dir, Path("reports") / run_dir.name)
+    return build_report(run_dir)
 
 
 def _now() -> str:
