@@ -150,7 +150,7 @@ def messages(df: pd.DataFrame) -> list[str]:
     out = []
     measured = df[data.usable(df)]
     if df.empty:
-        out.append("This run has no cases.")
+        out.append("This run has no measurements (a profiling run records operators only; see Top operators).")
     elif measured.empty:
         out.append("No case produced a correct measurement: nothing to compare. The failures below say why.")
     elif len(measured) == 1:

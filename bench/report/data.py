@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.schema import COLUMNS
 
 SHAPE_COLUMNS = ["batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional"]
 SETTING_COLUMNS = ["family", "device", "dtype", "mode"]
@@ -43,11 +44,15 @@ def load_run(run_dir: str | Path) -> Run:
         raise UsageError(f"cannot read {meta_path}: {exc}") from exc
     if not isinstance(meta, dict):
         raise UsageError(f"{meta_path} does not hold a JSON object")
-    measurements = _read_parquet(run_dir / "measurements.parquet", required=True)
+    top_ops = _read_parquet(run_dir / "top_ops.parquet", required=False)
+    if top_ops is not None and not (run_dir / "measurements.parquet").exists():
+        # a `rnnbench profile` run: operators only, no timing table
+        measurements = pd.DataFrame(columns=[*REQUIRED_COLUMNS, "case_id", "median_s", "correct"])
+    else:
+        measurements = _read_parquet(run_dir / "measurements.parquet", required=True)
     missing = [c for c in REQUIRED_COLUMNS if c not in measurements.columns]
     if missing:
         raise UsageError(f"{run_dir / 'measurements.parquet'} lacks columns: {', '.join(missing)}")
-    top_ops = _read_parquet(run_dir / "top_ops.parquet", required=False)
     return Run(run_dir=run_dir, meta=meta, measurements=measurements, top_ops=top_ops)
 
 
@@ -78,6 +83,9 @@ def _num(df: pd.DataFrame, column: str) -> pd.Series:
 def prepare(measurements: pd.DataFrame, peak_flops_per_s: dict | None = None) -> pd.DataFrame:
     """The measurements with what a reader compares: tokens/s, efficiency in %, speedup over native."""
     df = measurements.copy()
+    for column in COLUMNS:  # a run written by an older rnnbench may lack a column: show it as missing
+        if column not in df.columns:
+            df[column] = None
     for column in ("median_s", "flops", "achieved_flops_per_s", "efficiency"):
         df[column] = _num(df, column)
     df["correct"] = (
