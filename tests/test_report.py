@@ -181,6 +181,15 @@ def test_degenerate_runs_render_with_a_clear_message(tmp_path, kind, message):
         assert "scripted" in text.split('id="verdict"')[1].split("</table>")[0]
 
 
+def test_a_profiling_run_without_measurements_shows_its_operators(tmp_path):
+    run_dir = tmp_path / "results" / "profile-1"
+    write_synthetic_run(run_dir, families=("lstm",), impls=("native",), modes=("inference",), batches=(1,),
+                        seq_lens=(8,), hidden_sizes=(64,), failures=False, top_ops=True)  # fmt: skip
+    (run_dir / "measurements.parquet").unlink()
+    text = build_report(run_dir, tmp_path / "out").read_text(encoding="utf-8")
+    assert "This run has no measurements" in text and 'id="top-ops"' in text and "aten::addmm" in text
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     run_dir = tmp_path / "results" / "r1"
     checks = [(tmp_path / "absent", "run directory not found")]
