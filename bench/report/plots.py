@@ -170,6 +170,10 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
                 ax.set_ylabel(ylabel)
     if _spans_decades(part[x]):
         _log_scale(axes[0][0].xaxis)
+    sizes = sorted(pd.unique(part[x]))
+    if len(sizes) <= 8:  # sweep sizes are few: tick exactly at them, not at round numbers between
+        axes[0][0].set_xticks(sizes, [f"{size:g}" for size in sizes])
+        axes[0][0].xaxis.set_minor_locator(ticker.NullLocator())
     if log_y and _spans_decades(part[y]):
         for row in axes:
             _log_scale(row[0].yaxis)
