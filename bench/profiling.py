@@ -208,10 +208,10 @@ def append_top_ops(run_dir: Path, table: pd.DataFrame) -> Path:
     return path
 
 
-def profile_request(case: Case, traces: str, run_id: str) -> dict:
-    """The worker's side of a sweep's profiling pass: the case's top operators as records, or its error."""
+def profile_request(case: Case, traces: str, run_id: str, **options) -> dict:
+    """The worker's side (bench/worker.py): the case's top operators as records, or its error."""
     try:
-        table = profile_case(case, Path(traces), run_id=run_id)
+        table = profile_case(case, Path(traces), run_id=run_id, **options)
     except Exception as exc:  # reported per case; the pass goes on
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"top_ops": table.to_dict("records")}
