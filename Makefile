@@ -8,8 +8,10 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-# make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
-PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
+# make profile: natives of every family and LSTM's eager, scripted and step-compiled loops, training at one
+# mid-sized shape (whole-loop torch.compile is left out: minutes of compilation). make tensorboard: all of results/.
+PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --impl lstm.compile_step \
+	--batch 32 --seq-len 64 --hidden-size 256 --mode training
 TRACES ?= results
 PORT ?= 6006
 

@@ -93,6 +93,10 @@ def test_profile_command_writes_traces_top_ops_and_records_failures(profiled):
         assert (ops["self_cpu_s"] >= 0).all() and (ops["calls"] >= 1).all()
         assert ops["share"].between(0, 1).all() and 0.5 < ops["share"].sum() <= 1 + 1e-9
         assert ops["self_cpu_s"].is_monotonic_decreasing
+    labeled = top.set_index("op")["is_label"]
+    assert labeled[labeled.index.str.startswith("aten::")].eq(False).all()
+    assert labeled[labeled.index.isin(["forward", "backward", "cell: RNNCell"])].eq(True).all()
+    assert labeled.sum() >= 2  # forward and backward of each case have self time (Python between operators)
     loop_ops = top[top["key"] == LOOP].set_index("op")
     assert loop_ops.loc["aten::addmm", "calls"] == 2 * SEQ_LEN  # input and hidden matmul, every step
 
