@@ -15,7 +15,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench show report profile tensorboard clean-venv
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check clean-venv
 
 venv: $(VENV)/.installed
 
@@ -40,7 +40,7 @@ tensorboard: venv
 
 report: venv
 	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
-	$(VENV)/bin/rnnbench report $(RUN)
+	$(PY) -m bench report $(RUN)
 
 # The default CPU sweep: summary, result files and report paths are printed; the last line is the run dir.
 bench: venv
@@ -48,6 +48,18 @@ bench: venv
 
 show: venv
 	$(PY) -m bench show $(RUN)
+
+# How background load and the thread count change timings here (the reason for the default thread count).
+noise-check: venv
+	$(PY) -m bench.noise_check
+
+# On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
+# (measurements, run.json with the exact command, and the report beside them).
+gpu-reference: venv
+	@gpu=$$($(PY) -c 'import torch, re; print(re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name()).strip("-"))') \
+	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
+	$(PY) -m bench sweep --config bench/configs/gpu.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
+	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
 
 clean-venv:
 	rm -rf $(VENV)

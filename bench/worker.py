@@ -65,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
                                     **request.get("options", {}))
         else:
             case = Case(**request["case"])
-            reply = measure_case(case, Timing(**request["timing"]), args.threads, request.get("peak_flops_per_s"))
+            reply = measure_case(
+                case,
+                Timing(**request["timing"]),
+                args.threads,
+                request.get("peak_flops_per_s"),
+                repeat=bool(request.get("repeat")),
+            )
         protocol.write(json.dumps({k: _clean(v) for k, v in reply.items()}) + "\n")
     return 0
 

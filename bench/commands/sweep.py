@@ -15,6 +15,7 @@ from bench.environment import collect, default_threads
 from bench.errors import UsageError
 from bench.progress import Progress
 from bench.runner import Runner, run_cases
+from bench.shard import parse_shard, select_shard, shard_run_id
 from bench.spec import SweepSpec, load_spec, spec_from_dict, with_overrides
 from bench.summary import status_counts
 from implementations import registry
@@ -63,14 +64,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     parser.add_argument("--budget-s", type=float, help="time budget per timed quantity of a case")
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
+    parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check of each case")
     parser.add_argument("--out", default="results", help="parent folder of run directories (results)")
     parser.add_argument("--run-id", help="name of the run directory (default: time stamp + random suffix)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; re-runs nothing measured")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+    parser.add_argument(
+        "--shard", metavar="K/N", help="run only shard K of N (balanced by FLOPs); merge with 'rnnbench merge'"
+    )
     parser.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto")
-    parser.add_argument("--profile", action="store_true",
-                        help="after timing, write a profiler trace and top operators for every ok case")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, write a profiler trace and top operators for every ok case",
+    )
 
 
 def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
@@ -90,7 +98,12 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
     )
     timing = {
         k: v
-        for k, v in {"threads": args.threads, "budget_s": args.budget_s, "timeout_s": args.timeout_s}.items()
+        for k, v in {
+            "threads": args.threads,
+            "budget_s": args.budget_s,
+            "timeout_s": args.timeout_s,
+            "rounds": args.rounds,
+        }.items()
         if v is not None
     }
     if args.no_check:
@@ -129,19 +142,28 @@ def run(args: argparse.Namespace) -> int:
         for path in plugins:
             load_plugin(path)
         run_id = meta["run_id"]
+        shard = meta.get("shard")
     else:
         spec = _spec_from_args(args)
         plugins = _plugins(args)
+        shard = None
+        if args.shard:
+            index, count = parse_shard(args.shard)
+            shard = {"index": index, "count": count}
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
     _check_devices(spec)
     cases = expand(spec, registry.all())
     if not cases:
         raise UsageError("the spec selects no case")
+    if shard:
+        cases = select_shard(cases, shard["index"], shard["count"])
     threads = spec.timing.threads or default_threads()
 
     if not args.resume:
         run_id = args.run_id or store.new_run_id()
+        if shard:
+            run_id = shard_run_id(run_id, shard["index"], shard["count"])
         if "/" in run_id or run_id in ("", ".", ".."):
             raise UsageError(f"invalid run id {run_id!r}")
         meta = {
@@ -205,7 +227,7 @@ def _write_report(run_dir: Path) -> Path | None:
         from bench.report import build_report
     except ImportError:
         return None
-    return build_report(run_dir, Path("reports") / run_dir.name)
+    return build_report(run_dir)
 
 
 def _now() -> str:
