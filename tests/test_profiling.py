@@ -280,7 +280,7 @@ def test_sweep_profile_traces_every_ok_case_after_all_timing(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "sweep", "--config", "bench/configs/quick.toml", "--impl", NATIVE]
         + ["--device", "cpu", "--dtype", "float32", "--mode", "inference,training", *shape]
-        + ["--budget-s", "0.2", "--no-check", "--no-report", "--progress", "plain", "--profile"]
+        + ["--budget-s", "0.05", "--no-check", "--no-report", "--progress", "plain", "--profile"]
         + ["--out", str(tmp_path)],
         cwd=ROOT,
         env=_env(),
