@@ -8,12 +8,14 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-# make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
-PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
+# make profile: natives of every family and LSTM's eager, scripted and step-compiled loops, training at one
+# mid-sized shape (whole-loop torch.compile is left out: minutes of compilation). make tensorboard: all of results/.
+PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --impl lstm.compile_step \
+	--batch 32 --seq-len 64 --hidden-size 256 --mode training
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench show report profile tensorboard gpu-reference clean-venv
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check clean-venv
 
 venv: $(VENV)/.installed
 
@@ -46,6 +48,10 @@ bench: venv
 
 show: venv
 	$(PY) -m bench show $(RUN)
+
+# How background load and the thread count change timings here (the reason for the default thread count).
+noise-check: venv
+	$(PY) -m bench.noise_check
 
 # On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
 # (measurements, run.json with the exact command, and the report beside them).

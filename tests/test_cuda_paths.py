@@ -25,8 +25,15 @@ def test_timing_waits_for_the_gpu():
     end.record()
     torch.cuda.synchronize()
     expected_s = start.elapsed_time(end) / 1e3
-    samples, _ = sample(lambda: torch.cuda._sleep(50_000_000), threads=1, min_time_s=0.2, budget_s=2.0,
-                        target_rel_iqr=0.05, min_samples=3, per_call_estimate_s=expected_s)
+    samples, _ = sample(
+        lambda: torch.cuda._sleep(50_000_000),
+        threads=1,
+        min_time_s=0.2,
+        budget_s=2.0,
+        target_rel_iqr=0.05,
+        min_samples=3,
+        per_call_estimate_s=expected_s,
+    )
     median = sorted(samples)[len(samples) // 2]
     assert median == pytest.approx(expected_s, rel=0.2)
 
@@ -43,10 +50,32 @@ def test_cuda_peak_memory_is_the_allocators_peak_above_baseline():
 @needs_cuda
 @pytest.mark.slow
 def test_gpu_sweep_of_cuda_variants(cli, tmp_path):
-    result = cli("sweep", "--impl", "lstm.native,lstm.native_nocudnn,lstm.cudagraph,lstm.premul_loop",
-                 "--device", "cuda", "--dtype", "float32,tf32,bfloat16", "--mode", "inference,training",
-                 "--batch", "8", "--seq-len", "16", "--input-size", "64", "--hidden-size", "64", "--budget-s", "0.3",
-                 "--progress", "plain", "--no-report", "--out", str(tmp_path))
+    result = cli(
+        "sweep",
+        "--impl",
+        "lstm.native,lstm.native_nocudnn,lstm.cudagraph,lstm.premul_loop",
+        "--device",
+        "cuda",
+        "--dtype",
+        "float32,tf32,bfloat16",
+        "--mode",
+        "inference,training",
+        "--batch",
+        "8",
+        "--seq-len",
+        "16",
+        "--input-size",
+        "64",
+        "--hidden-size",
+        "64",
+        "--budget-s",
+        "0.3",
+        "--progress",
+        "plain",
+        "--no-report",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     frame = store.read_measurements(Path(result.stdout.strip().splitlines()[-1]))
     ok = frame[frame["status"] == "ok"]
