@@ -7,11 +7,12 @@ import copy
 import pytest
 import torch
 from torch import nn
+from torch._dynamo.utils import counters
 
 from bench.commands.verify import COMPILE_SHAPE, SHAPES
 from bench.correctness import TOLERANCES, check, check_model
 from implementations import registry
-from implementations.families import FAMILIES, make_reference
+from implementations.families import FAMILIES, make_inputs, make_reference
 
 EAGER = ("scratch_loop", "premul_loop", "cell_loop", "script_scratch", "script_premul", "fused_loop", "native")
 SHAPE_IDS = [shape.label.replace(" ", "-") for shape in SHAPES]
@@ -57,6 +58,22 @@ def test_eager_lower_precision(variant, dtype):
 def test_compiled_matches_reference(variant, family):
     result = check(registry.get(f"{family}.{variant}"), dtype="float32", gradients=True, **_shape(COMPILE_SHAPE))
     assert result.correct, result.message
+
+
+@pytest.mark.slow
+def test_compile_step_compiles_once_for_every_seq_len():
+    """compile_step's claim: the step is compiled per batch/hidden shape, not per sequence length."""
+    reference = make_reference("rnn_tanh", 4, 5, 2, True)
+    model = registry.get("rnn_tanh.compile_step").build(reference, "cpu", torch.float32)
+    before = counters["stats"]["unique_graphs"]
+    graphs = []
+    for seq_len in (2, 3, 5):
+        x, state = make_inputs(reference, 1, seq_len, dtype=torch.float32)
+        with torch.no_grad():
+            output, _ = model(x, state)
+        assert output.shape == (1, seq_len, 10)
+        graphs.append(counters["stats"]["unique_graphs"] - before)
+    assert graphs == [1, 1, 1]
 
 
 def test_check_model_reuses_a_built_model_and_fresh_inputs():
