@@ -15,7 +15,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check clean-venv
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -63,3 +63,17 @@ gpu-reference: venv
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Regression gate: measure BASE and this tree in alternating rounds in the same job, compare, exit 1 on regression.
+BASE ?= origin/main
+ROUNDS ?= 3
+REPS ?= 8
+CI_CONFIG ?= bench/configs/quick.toml
+CI_BENCH_ARGS ?=
+
+ci-bench: venv
+	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) $(CI_BENCH_ARGS)
+
+# How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
+validate-gate: venv
+	$(PY) -m bench.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)

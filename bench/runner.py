@@ -176,8 +176,12 @@ class Runner:
 
     def profile(self, case: Case, **options) -> dict:
         """Profile a case in the worker (bench.profiling.profile_request); in a sweep, after all timing."""
-        message = {"profile": asdict(case), "traces": str(self.run_dir / "traces"), "run_id": self.run_id,
-                   "options": options}
+        message = {
+            "profile": asdict(case),
+            "traces": str(self.run_dir / "traces"),
+            "run_id": self.run_id,
+            "options": options,
+        }
         try:
             return self.worker.request(message, self.timing.timeout_s)
         except (WorkerDied, WorkerTimeout) as exc:

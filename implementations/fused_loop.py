@@ -42,21 +42,32 @@ class FusedLoop(ReferenceWeights):
             )
             if directions == 2:
                 projected = torch.stack((projected[0], projected[1].flip(1)))
-            w_hh_t = w_hh.transpose(1, 2)  # (D, H, G*H)
-            b_hh_rows = b_hh.unsqueeze(1)  # (D, 1, G*H)
+            if directions == 1:  # plain 2-D addmm: no batched-matmul dispatch for a batch of one
+                projected, w_hh_t, b_hh_rows = projected[0], w_hh[0].t(), b_hh[0]
+                matmul_add = torch.addmm
+            else:
+                w_hh_t, b_hh_rows = w_hh.transpose(1, 2).contiguous(), b_hh.unsqueeze(1)
+                matmul_add = torch.baddbmm
             rows = slice(layer_index * directions, (layer_index + 1) * directions)
-            h, c = h0[rows], c0[rows]  # (D, batch, H)
+            h, c = h0[rows], c0[rows]
+            if directions == 1:
+                h, c = h[0], c[0]
             outputs = []
             for t in range(x.size(1)):
+                step_input = projected[..., t, :]
                 if gru:
-                    h = gru_update(projected[:, :, t], torch.baddbmm(b_hh_rows, h, w_hh_t), h)
+                    h = gru_update(step_input, matmul_add(b_hh_rows, h, w_hh_t), h)
                 elif self.family == "lstm":
-                    h, c = lstm_update(torch.baddbmm(projected[:, :, t], h, w_hh_t), c)
+                    h, c = lstm_update(matmul_add(step_input, h, w_hh_t), c)
                 else:
-                    h = rnn_update(self.family, torch.baddbmm(projected[:, :, t], h, w_hh_t))
+                    h = rnn_update(self.family, matmul_add(step_input, h, w_hh_t))
                 outputs.append(h)
-            out = torch.stack(outputs, 2)  # (D, batch, seq_len, H)
-            layer_input = out[0] if directions == 1 else torch.cat((out[0], out[1].flip(1)), 2)
+            if directions == 1:
+                layer_input = torch.stack(outputs, 1)
+                h, c = h.unsqueeze(0), c.unsqueeze(0)
+            else:
+                out = torch.stack(outputs, 2)  # (D, batch, seq_len, H)
+                layer_input = torch.cat((out[0], out[1].flip(1)), 2)
             h_n.append(h)
             c_n.append(c)
         return self.pack(layer_input, torch.cat(h_n), torch.cat(c_n))
