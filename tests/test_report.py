@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import struct
 from html.parser import HTMLParser
@@ -168,6 +169,8 @@ def test_degenerate_runs_render_with_a_clear_message(tmp_path, kind, message):
     elif kind == "one_case":
         write_synthetic_run(run_dir, families=("gru",), impls=("native",), modes=("training",), batches=(1,),
                             seq_lens=(8,), hidden_sizes=(64,), failures=False)  # fmt: skip
+        meta = json.loads((run_dir / "run.json").read_text())
+        (run_dir / "run.json").write_text(json.dumps(meta | {"status": "interrupted", "finished_at": None}))
     else:
         write_synthetic_run(run_dir, families=("gru",), impls=("scripted", "premul_loop"), modes=("inference",),
                             batches=(1,), seq_lens=(8, 64), hidden_sizes=(64,), failures=False)  # fmt: skip
@@ -177,6 +180,8 @@ def test_degenerate_runs_render_with_a_clear_message(tmp_path, kind, message):
     assert 'id="verdict"' in text and 'id="correctness"' in text
     if kind == "only_failed":
         assert "SIGSEGV" in text and "<img" not in text
+    if kind == "one_case":
+        assert "This run is <b>interrupted</b>" in text and "not finished" in text
     if kind == "no_native":
         assert "scripted" in text.split('id="verdict"')[1].split("</table>")[0]
 
@@ -195,12 +200,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     checks = [(tmp_path / "absent", "run directory not found")]
     run_dir.mkdir(parents=True)
     checks.append((run_dir, "has no run.json"))
+    (tmp_path / "results" / "broken").mkdir()
+    (tmp_path / "results" / "broken" / "run.json").write_text("{not json")
+    checks.append((tmp_path / "results" / "broken", "cannot read"))
     for path, expected in checks:
         assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1, err
     write_synthetic_run(run_dir, families=("gru",), impls=("native",), modes=("inference",), batches=(1,),
                         seq_lens=(8,), hidden_sizes=(64,), failures=False)  # fmt: skip
+    (tmp_path / "a_file").write_text("")
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "a_file" / "out")]) == 2
+    assert "cannot create report folder" in capsys.readouterr().err
     (run_dir / "measurements.parquet").write_bytes(b"PAR1 this is not a parquet file")
     assert main(["report", str(run_dir), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err

@@ -73,7 +73,10 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "links": context.links(run.run_dir, out_dir, copied_csv),
     }
     path = out_dir / "index.html"
-    _write_atomic(path, html.render(page))
+    try:
+        _write_atomic(path, html.render(page))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 
