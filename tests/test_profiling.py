@@ -127,7 +127,7 @@ def test_time_step_label_costs_nothing_outside_a_profiler():
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--batch", "0"], "--batch must be positive"),
+        (["--batch", "0"], "batch must be positive"),
         (["--impl", "nothing.*"], "no implementation matches"),
         (["--dtype", "float8"], "unknown dtype"),
         (["--mode", "serving"], "unknown mode"),
@@ -137,7 +137,7 @@ def test_time_step_label_costs_nothing_outside_a_profiler():
         (["--timeout-s", "0"], "--timeout-s must be positive"),
         pytest.param(
             ["--device", "cuda"],
-            "no CUDA device",
+            "CUDA is not available",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
         ),
     ],

@@ -11,12 +11,12 @@ import pandas as pd
 import torch
 
 from bench import store
-from bench.cases import DTYPES, MODES, Case
-from bench.environment import collect, default_threads
+from bench.cases import DTYPES, MODES, Case, expand
+from bench.environment import check_devices, collect, default_threads
 from bench.errors import UsageError
 from bench.profiling import TOP_OPS_COLUMNS, TRACES_DIR, append_top_ops, trace_dir
 from bench.runner import Runner
-from bench.spec import Timing
+from bench.spec import Timing, spec_from_dict
 from bench.terminal import color, format_table, use_color
 from implementations import registry
 
@@ -44,52 +44,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    for flag in ("batch", "seq_len", "hidden_size", "num_layers", "active", "top", "timeout_s"):
-        if getattr(args, flag) < 1:
+    for flag in ("active", "top", "timeout_s"):
+        if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
     if args.threads < 0:
         raise UsageError(f"--threads must be 0 (default) or positive, got {args.threads}")
-    if args.input_size is not None and args.input_size < 1:
-        raise UsageError(f"--input-size must be positive, got {args.input_size}")
-    if args.mode not in MODES:
-        raise UsageError(f"unknown mode {args.mode!r}; choose from {', '.join(MODES)}")
-    if args.dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {args.dtype!r}; choose from {', '.join(DTYPES)}")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown device {args.device!r}") from exc
-    if device.type not in registry.DEVICES:
-        raise UsageError(f"unknown device {args.device!r}; use cpu or cuda")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but this machine has no CUDA device")
-    if args.memory_snapshot and device.type != "cuda":
-        raise UsageError("--memory-snapshot needs a CUDA device (it records the CUDA caching allocator)")
 
 
 def _cases(args: argparse.Namespace) -> list[tuple[Case, str | None]]:
-    impls = registry.match(args.impl) if args.impl else registry.all()
-    cases = []
-    for impl in impls:
-        case = Case(
-            key=impl.key,
-            family=impl.family,
-            impl=impl.impl,
-            device=args.device,
-            dtype=args.dtype,
-            mode=args.mode,
-            batch=args.batch,
-            seq_len=args.seq_len,
-            input_size=args.input_size or args.hidden_size,
-            hidden_size=args.hidden_size,
-            num_layers=args.num_layers,
-            bidirectional=args.bidirectional,
-        )
-        reason = impl.unsupported_reason(args.device, case.torch_dtype, args.num_layers, args.bidirectional, args.mode)
-        if reason is None and args.dtype == "tf32" and torch.device(args.device).type != "cuda":
-            reason = "tf32 is a CUDA matmul mode"
-        cases.append((case, reason))
-    return cases
+    """The same cases a one-shape sweep would make: validated and expanded by the sweep's own stages."""
+    axes = {
+        "impls": args.impl or ["*"],
+        "devices": [args.device],
+        "dtypes": [args.dtype],
+        "modes": [args.mode],
+        "batch": [args.batch],
+        "seq_len": [args.seq_len],
+        "input_size": [args.input_size or args.hidden_size],
+        "hidden_size": [args.hidden_size],
+        "num_layers": [args.num_layers],
+        "bidirectional": [args.bidirectional],
+    }
+    spec = spec_from_dict(axes, "command line")
+    registry.match(spec.grids[0].impls)  # an unknown implementation or a glob matching nothing is bad input
+    check_devices(spec.grids[0].devices)
+    if args.memory_snapshot and torch.device(args.device).type != "cuda":
+        raise UsageError("--memory-snapshot needs a CUDA device (it records the CUDA caching allocator)")
+    return expand(spec, registry.all())
 
 
 def _print_top(table, case: Case, top: int) -> None:

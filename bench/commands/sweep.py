@@ -7,11 +7,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
 from bench import store
 from bench.cases import expand
-from bench.environment import collect, default_threads
+from bench.environment import check_devices, collect, default_threads
 from bench.errors import UsageError
 from bench.progress import Progress
 from bench.runner import Runner, run_cases
@@ -120,13 +118,6 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
     return spec
 
 
-def _check_devices(spec: SweepSpec) -> None:
-    for grid in spec.grids:
-        for device in grid.devices:
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise UsageError(f"device {device!r} requested but CUDA is not available on this machine")
-
-
 def _plugins(args: argparse.Namespace) -> list[str]:
     return [str(Path(p).resolve()) for p in args.plugin]
 
@@ -152,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
             shard = {"index": index, "count": count}
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
-    _check_devices(spec)
+    for grid in spec.grids:
+        check_devices(grid.devices)
     cases = expand(spec, registry.all())
     if not cases:
         raise UsageError("the spec selects no case")
