@@ -50,3 +50,49 @@ class Case:
 
     def identity(self) -> dict:
         return asdict(self)
+
+
+def expand(spec, implementations) -> list[tuple[Case, str | None]]:
+    """The spec's cases in a stable order, each with the reason it is skipped (None: it runs).
+
+    `implementations` is the registry's list; an unsupported combination is kept with its reason.
+    """
+    import fnmatch
+    import itertools
+
+    seen: dict[str, tuple[Case, str | None]] = {}
+    for grid in spec.grids:
+        impls = [i for i in implementations if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)]
+        for impl, device, dtype, mode, batch, seq_len, input_size, hidden_size, layers, bidi in itertools.product(
+            impls,
+            grid.devices,
+            grid.dtypes,
+            grid.modes,
+            grid.batch,
+            grid.seq_len,
+            grid.input_size,
+            grid.hidden_size,
+            grid.num_layers,
+            grid.bidirectional,
+        ):
+            case = Case(
+                impl.key,
+                impl.family,
+                impl.impl,
+                device,
+                dtype,
+                mode,
+                batch,
+                seq_len,
+                input_size,
+                hidden_size,
+                layers,
+                bidi,
+            )
+            if case.case_id in seen:
+                continue
+            reason = impl.unsupported_reason(device, DTYPES[dtype], layers, bidi, mode)
+            if reason is None and dtype == "tf32" and not device.startswith("cuda"):
+                reason = "tf32 is a CUDA matmul mode"
+            seen[case.case_id] = (case, reason)
+    return list(seen.values())

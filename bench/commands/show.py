@@ -1,0 +1,75 @@
+"""`rnnbench show RUN_DIR`: a run's summary in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import store
+from bench.summary import fastest_per_shape, format_seconds, problems, status_counts
+from bench.terminal import color, format_table, use_color
+
+HELP = "summarize a run: fastest implementation per shape, speedup over native, failures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="results/<run_id>")
+    parser.add_argument("--baseline", default="native", help="variant speedups are measured against (native)")
+
+
+def render(run_dir, baseline: str = "native") -> str:
+    meta = store.read_meta(run_dir)
+    frame = store.read_measurements(run_dir)
+    colored = use_color()
+    lines = [
+        f"run {meta.get('run_id')}  ({meta.get('status', '?')}, {len(frame)} cases: "
+        + ", ".join(f"{n} {s}" for s, n in status_counts(frame).items())
+        + ")"
+    ]
+    env = meta.get("environment", {})
+    lines.append(
+        f"{env.get('cpu_model', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')}"
+        + (f", GPU {', '.join(env['gpus'])}" if env.get("gpus") else "")
+    )
+    best = fastest_per_shape(frame, baseline)
+    if len(best):
+        table = []
+        for r in best.itertuples():
+            speedup = "-" if r.speedup != r.speedup else f"{r.speedup:.2f}x"
+            if r.speedup == r.speedup:
+                speedup = color(speedup, "green" if r.speedup > 1.05 else "dim", colored)
+            shape = f"b{r.batch} t{r.seq_len} i{r.input_size} h{r.hidden_size} l{r.num_layers}" + (
+                " bi" if r.bidirectional else ""
+            )
+            table.append(
+                [
+                    r.family,
+                    r.mode,
+                    r.dtype,
+                    shape,
+                    r.fastest,
+                    format_seconds(r.median_s),
+                    format_seconds(r.baseline_median_s),
+                    speedup,
+                    r.n_impls,
+                ]
+            )
+        lines += [
+            "",
+            format_table(
+                ["family", "mode", "dtype", "shape", "fastest", "median", baseline, "speedup", "impls"],
+                table,
+                align_right=(5, 6, 7, 8),
+            ),
+        ]
+    else:
+        lines += ["", "no successful, correct case in this run"]
+    bad = problems(frame)
+    if len(bad):
+        lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]
+        lines += [f"  {color(p.problem, 'red', colored)}  {p.case_id}  {p.error or ''}" for p in bad.itertuples()]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(render(args.run_dir, args.baseline))
+    return 0

@@ -1,0 +1,175 @@
+"""Measure one case, in the worker process: first call, steady-state samples, memory, correctness.
+
+Returns a row of the measurements table (bench/schema.py). Exceptions become a row with status `error`
+or `oom`; crashes and hangs are the runner's business.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from datetime import UTC, datetime
+
+import torch
+
+from bench import timing as timing_mod
+from bench.cases import Case
+from bench.flops import case_flops
+from bench.memory import peak_extra_bytes
+from bench.spec import Timing
+from bench.stats import summarize
+from bench.workload import Workload, matmul_precision, prepare
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom_type = getattr(torch, "OutOfMemoryError", ())
+    return isinstance(exc, oom_type) or "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc)
+
+
+def base_row(case: Case, threads: int) -> dict:
+    return {
+        "case_id": case.case_id,
+        **case.identity(),
+        "threads": threads,
+        "host": socket.gethostname(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _timed_samples(fn, timing: Timing, threads: int, per_call_s: float, budget_s: float, label: str) -> list[float]:
+    return timing_mod.sample(
+        fn,
+        threads=threads,
+        min_time_s=min(timing.min_time_s, budget_s),
+        budget_s=budget_s,
+        target_rel_iqr=timing.target_rel_iqr,
+        min_samples=timing.min_samples,
+        per_call_estimate_s=per_call_s,
+        label=label,
+    )[0]
+
+
+def _split_training(workload: Workload, timing: Timing, threads: int, per_call_s: float) -> dict:
+    """Forward and backward timed apart; backward re-runs one retained graph."""
+    budget = timing.budget_s / 2
+    forward = _timed_samples(workload.forward, timing, threads, per_call_s / 3, budget, "forward")
+    output = workload.forward()
+    try:
+        workload.backward(output, retain_graph=True)
+        backward = _timed_samples(
+            lambda: workload.backward(output, retain_graph=True),
+            timing,
+            threads,
+            per_call_s * 2 / 3,
+            budget,
+            "backward",
+        )
+        backward_median = summarize(backward).median_s
+    except RuntimeError:  # graphs that cannot be replayed (some compiled backwards): fall back to the difference
+        backward_median = None
+    return {"forward_median_s": summarize(forward).median_s, "backward_median_s": backward_median}
+
+
+def _check(workload: Workload, case: Case, gradients: bool) -> dict:
+    from bench.correctness import check_model
+
+    result = check_model(
+        workload.model,
+        workload.reference,
+        batch=case.batch,
+        seq_len=case.seq_len,
+        device=case.device,
+        dtype=case.dtype,
+        gradients=gradients,
+    )
+    return {
+        "max_abs_err": result.max_abs_err,
+        "rel_err": result.rel_err,
+        "grad_rel_err": result.grad_rel_err,
+        "correct": bool(result.correct),
+        **({} if result.correct else {"error": result.message}),
+    }
+
+
+def measure_case(
+    case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None, repeat: bool = False
+) -> dict:
+    """One round of a case. A repeat round (`repeat`) only times: memory and correctness come from the first."""
+    row = base_row(case, threads)
+    wall_start = time.perf_counter()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        workload = prepare(case)
+        with matmul_precision(case):
+            row["first_call_s"] = timing_mod.time_first_call(workload.step, workload.synchronize)
+            warm = [
+                timing_mod.time_first_call(workload.step, workload.synchronize)
+                for _ in range(max(timing.warmup_calls, 1))
+            ]
+            per_call_s = min(warm)
+            samples, row["calls_per_sample"] = timing_mod.sample(
+                workload.step,
+                threads=threads,
+                min_time_s=timing.min_time_s,
+                budget_s=timing.budget_s,
+                target_rel_iqr=timing.target_rel_iqr,
+                min_samples=timing.min_samples,
+                per_call_estimate_s=per_call_s,
+                label=case.key,
+            )
+            row.update(summarize(samples).as_dict())
+            row["samples_s"] = samples
+            if case.mode == "training":
+                row.update(_split_training(workload, timing, threads, per_call_s))
+                if row["backward_median_s"] is None:
+                    row["backward_median_s"] = max(row["median_s"] - row["forward_median_s"], 0.0)
+            row["status"] = "ok"
+            if repeat:
+                row["wall_s"] = time.perf_counter() - wall_start
+                return row
+            if timing.memory:
+                row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
+            flops = case_flops(case)
+            row["flops"] = flops
+            row["achieved_flops_per_s"] = flops / row["median_s"]
+            if peak_flops_per_s:
+                row["peak_flops_per_s"] = peak_flops_per_s
+                row["efficiency"] = row["achieved_flops_per_s"] / peak_flops_per_s
+            if timing.check:
+                try:
+                    row.update(_check(workload, case, gradients=case.mode == "training"))
+                except Exception as exc:  # a check that cannot run is a failed check, not a lost case
+                    row.update(correct=False, error=f"correctness check failed to run: {type(exc).__name__}: {exc}")
+    except Exception as exc:
+        row["status"] = "oom" if _is_oom(exc) else "error"
+        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+        row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}{where}"
+        if case.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    row["wall_s"] = time.perf_counter() - wall_start
+    return row
+
+
+def pool_rounds(previous: dict, repeat: dict) -> dict:
+    """A case's row after one more round: samples pooled, statistics recomputed from all of them.
+
+    Forward and backward medians are the mean of the rounds' medians (their samples are not kept).
+    """
+    if repeat.get("status") != "ok":
+        return previous  # a later round that failed leaves the measured rounds as they were
+    rounds = int(previous.get("rounds") or 1)
+    samples = list(previous["samples_s"]) + list(repeat["samples_s"])
+    row = {**previous, **summarize(samples).as_dict(), "samples_s": samples, "rounds": rounds + 1}
+    for key in ("forward_median_s", "backward_median_s"):
+        if previous.get(key) is not None and repeat.get(key) is not None:
+            row[key] = (previous[key] * rounds + repeat[key]) / (rounds + 1)
+    row["calls_per_sample"] = max(int(previous.get("calls_per_sample") or 1), int(repeat["calls_per_sample"]))
+    if row.get("flops"):
+        row["achieved_flops_per_s"] = row["flops"] / row["median_s"]
+        if row.get("peak_flops_per_s"):
+            row["efficiency"] = row["achieved_flops_per_s"] / row["peak_flops_per_s"]
+    row["wall_s"] = float(previous.get("wall_s") or 0.0) + float(repeat.get("wall_s") or 0.0)
+    return row

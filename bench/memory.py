@@ -1,0 +1,35 @@
+"""Peak extra memory of one call: what the call allocates above what existed before it.
+
+CUDA: the caching allocator's peak counter, reset before the call, baseline subtracted.
+CPU: torch.profiler's allocation events ([memory] events carry the bytes of every allocation and free
+from the CPU allocator, in order); their running sum's maximum is the peak. Exact, unlike process RSS,
+which the allocator's caching and the OS's page handling blur.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+
+def peak_extra_bytes(fn: Callable[[], object], device: str) -> int:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return int(torch.cuda.max_memory_allocated(device) - baseline)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [
+        e
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
+    ]
+    events.sort(key=lambda e: e.start_ns())
+    running = itertools.accumulate((e.nbytes() for e in events), initial=0)
+    return int(max(running))

@@ -1,0 +1,81 @@
+"""The worker process: measures the cases the runner sends, one JSON line in, one JSON line out.
+
+Runs apart from the runner so that a segfault, abort or hang in one implementation costs one case.
+The protocol uses a duplicate of the original stdout; the process's own stdout is pointed at stderr,
+so whatever an implementation prints cannot corrupt it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.worker")
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--plugin", action="append", default=[])
+    args = parser.parse_args(argv)
+
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+    import torch
+
+    from bench.cases import Case
+    from bench.measure import measure_case
+    from bench.spec import Timing
+    from bench.timing import matmul_peak_flops
+    from implementations.registry import load_plugin
+
+    torch.set_num_threads(args.threads)
+    for path in args.plugin:
+        load_plugin(path)
+    protocol.write(json.dumps({"ready": True}) + "\n")
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "peak" in request:
+            device, dtype = request["peak"]
+            from bench.cases import DTYPES
+
+            try:
+                value = matmul_peak_flops(device, DTYPES[dtype], args.threads)
+            except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on without efficiency
+                print(f"matmul peak for {device}/{dtype} failed: {exc}", file=sys.stderr)
+                value = None
+            reply = {"peak_flops_per_s": value}
+        elif "profile" in request:  # after timing, on calls of its own: see bench/profiling.py
+            from bench.profiling import profile_request
+
+            reply = profile_request(
+                Case(**request["profile"]), request["traces"], request["run_id"], **request.get("options", {})
+            )
+        else:
+            case = Case(**request["case"])
+            reply = measure_case(
+                case,
+                Timing(**request["timing"]),
+                args.threads,
+                request.get("peak_flops_per_s"),
+                repeat=bool(request.get("repeat")),
+            )
+        protocol.write(json.dumps({k: _clean(v) for k, v in reply.items()}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

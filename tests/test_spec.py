@@ -1,0 +1,90 @@
+import pytest
+
+from bench.cases import Case, expand
+from bench.errors import UsageError
+from bench.spec import Grid, SweepSpec, load_spec, spec_from_dict, with_overrides
+from implementations import registry
+
+
+def test_grids_union_and_defaults_inherited():
+    spec = spec_from_dict({"impls": ["lstm.native"], "batch": [2], "grid": [{"seq_len": [4, 8]}, {"batch": [3]}]})
+    assert [g.seq_len for g in spec.grids] == [(4, 8), (32,)]
+    assert [g.batch for g in spec.grids] == [(2,), (3,)]
+    assert all(g.impls == ("lstm.native",) for g in spec.grids)
+
+
+def test_overrides_replace_axis_in_every_grid():
+    spec = spec_from_dict({"grid": [{"batch": [1]}, {"batch": [2]}]})
+    new = with_overrides(spec, batch=[7, 8], seq_len=None)
+    assert [g.batch for g in new.grids] == [(7, 8), (7, 8)]
+    assert new.grids[0].seq_len == spec.grids[0].seq_len
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"batch": [0]}, "batch must be positive"),
+        ({"hidden_size": [-4]}, "hidden_size must be positive"),
+        ({"seq_len": [1.5]}, "seq_len must be positive"),
+        ({"dtypes": ["float8"]}, "unknown dtype 'float8'"),
+        ({"modes": ["train"]}, "unknown mode 'train'"),
+        ({"devices": ["tpu"]}, "unknown device 'tpu'"),
+        ({"bogus": 1}, "unknown key(s) bogus"),
+        ({"timing": {"budget_s": -1}}, "timing.budget_s must be a positive number"),
+        ({"timing": {"nope": 1}}, "unknown [timing] key(s) nope"),
+        ({"bidirectional": ["yes"]}, "bidirectional must be true/false"),
+    ],
+)
+def test_bad_specs_are_usage_errors(data, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        spec_from_dict(data)
+
+
+def test_malformed_toml_is_one_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("batch = [1,\n")
+    with pytest.raises(UsageError, match="malformed TOML") as info:
+        load_spec(path)
+    assert "\n" not in str(info.value).strip() or str(info.value).count("\n") <= 1
+    with pytest.raises(UsageError, match="not found"):
+        load_spec(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("name", ["default", "quick", "gpu"])
+def test_shipped_configs_parse_and_expand(name):
+    from bench.commands.sweep import DEFAULT_CONFIG
+
+    spec = load_spec(DEFAULT_CONFIG.parent / f"{name}.toml")
+    cases = expand(spec, registry.all())
+    assert cases
+    for grid in spec.grids:
+        registry.match(grid.impls)
+
+
+def test_expand_keeps_unsupported_cases_with_reason():
+    spec = SweepSpec(grids=(Grid(impls=("lstm.native*",), modes=("inference",), dtypes=("float32", "tf32")),))
+    cases = dict((c.case_id, reason) for c, reason in expand(spec, registry.all()))
+    nocudnn = [reason for cid, reason in cases.items() if cid.startswith("lstm.native_nocudnn|")]
+    assert nocudnn and all("runs on cuda" in r for r in nocudnn)
+    tf32 = [reason for cid, reason in cases.items() if cid.startswith("lstm.native|cpu|tf32")]
+    assert tf32 == ["tf32 is a CUDA matmul mode"]
+    assert cases["lstm.native|cpu|float32|inference|b16|t32|i128|h128|l1|uni"] is None
+
+
+def test_expand_deduplicates_overlapping_grids():
+    spec = spec_from_dict(
+        {"impls": ["gru.native"], "modes": ["inference"], "grid": [{"batch": [1, 2]}, {"batch": [2, 3]}]}
+    )
+    ids = [c.case_id for c, _ in expand(spec, registry.all())]
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_case_id_is_stable_and_complete():
+    case = Case("lstm.native", "lstm", "native", "cpu", "float32", "training", 2, 3, 4, 5, 2, True)
+    assert case.case_id == "lstm.native|cpu|float32|training|b2|t3|i4|h5|l2|bi"
+    assert "|" not in case.slug
+
+
+def test_spec_round_trips_through_its_dict_form():
+    spec = spec_from_dict({"impls": ["gru.*"], "grid": [{"batch": [1]}, {"seq_len": [3]}], "timing": {"budget_s": 3}})
+    assert spec_from_dict(spec.as_dict()) == spec
