@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,8 +12,6 @@ import torch
 
 from bench.cli import main
 from implementations import registry
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SWAPPED_GATES = """
 import torch
@@ -151,18 +146,10 @@ def test_cuda_without_cuda_is_exit_2(capsys):
     ],
     ids=["import-error", "duplicate-key"],
 )
-def test_bad_plugin_one_line_naming_the_file(tmp_path, source, expected):
+def test_bad_plugin_one_line_naming_the_file(tmp_path, source, expected, cli):
     """Run as a person does (a fresh process): one line on stderr naming the file, exit 2, no traceback."""
     plugin = _plugin(tmp_path, "bad_plugin.py", source)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "verify", "--plugin", plugin, "--impl", "lstm.native"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = cli("verify", "--plugin", plugin, "--impl", "lstm.native", timeout=120)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert f"plugin {plugin}" in done.stderr and expected in done.stderr
