@@ -18,6 +18,7 @@ from tqdm import tqdm
 from bench.cases import DTYPES
 from bench.correctness import TOLERANCES, check
 from bench.errors import UsageError
+from bench.progress import _width  # tqdm sizing that also works on 0x0 pseudo-terminals
 from bench.terminal import color, format_table, use_color
 from implementations import registry
 from implementations.families import FAMILIES
@@ -147,7 +148,14 @@ def run(args: argparse.Namespace) -> int:
     colored = use_color()
     rows: list[dict] = []
     todo = [p for p in plan if p["skip"] is None]
-    progress = tqdm(total=len(todo), file=sys.stderr, disable=not sys.stderr.isatty(), unit="case", leave=False)
+    progress = tqdm(
+        total=len(todo),
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        unit="case",
+        leave=False,
+        **_width(sys.stderr),
+    )
     started = time.perf_counter()
     for entry in plan:
         impl, shape = entry["impl"], entry["shape"]
