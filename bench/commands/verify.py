@@ -112,7 +112,9 @@ def _run_one(impl: registry.Implementation, device: str, dtype: str, shape: Shap
     gradients = impl.training
     started = time.perf_counter()
     try:
-        result = check(impl, device=device, dtype=dtype, gradients=gradients, **asdict(shape))
+        # a seed per shape: other weights and inputs for every shape, the same ones on every run
+        seed = SHAPES.index(shape)
+        result = check(impl, device=device, dtype=dtype, gradients=gradients, seed=seed, **asdict(shape))
     except Exception as exc:  # a broken implementation is a failed case, reported, not a crash of verify
         first_line = (str(exc).strip().splitlines() or [""])[0]
         return {"status": "error", "message": f"raised {type(exc).__name__}: {first_line}"[:300]}
