@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -154,3 +157,14 @@ def test_bad_plugin_one_line_naming_the_file(tmp_path, source, expected, cli):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert f"plugin {plugin}" in done.stderr and expected in done.stderr
     assert done.stdout == ""
+
+
+def test_torchscript_deprecation_is_not_in_the_output():
+    """torch.jit.script warns that it is deprecated; even with Python's warnings turned on, verify does not show it."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "always", "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "bench", "verify", "--impl", "gru.script_*", "--dtype", "float64"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "8 passed, 0 failed, 0 skipped" in done.stdout
+    assert "torch.jit.script` is deprecated" not in done.stdout + done.stderr
