@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from implementations._labels import time_step
 from implementations._loops import gru_update, lstm_update, rnn_update
 from implementations._module import ReferenceWeights, State, split_state
 from implementations.families import FAMILIES
@@ -55,12 +56,13 @@ class FusedLoop(ReferenceWeights):
             outputs = []
             for t in range(x.size(1)):
                 step_input = projected[..., t, :, :]
-                if gru:
-                    h = gru_update(step_input, matmul_add(b_hh_rows, h, w_hh_t), h)
-                elif self.family == "lstm":
-                    h, c = lstm_update(matmul_add(step_input, h, w_hh_t), c)
-                else:
-                    h = rnn_update(self.family, matmul_add(step_input, h, w_hh_t))
+                with time_step(t):
+                    if gru:
+                        h = gru_update(step_input, matmul_add(b_hh_rows, h, w_hh_t), h)
+                    elif self.family == "lstm":
+                        h, c = lstm_update(matmul_add(step_input, h, w_hh_t), c)
+                    else:
+                        h = rnn_update(self.family, matmul_add(step_input, h, w_hh_t))
                 outputs.append(h)
             if directions == 1:
                 layer_input = torch.stack(outputs, 1)
