@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from implementations._labels import time_step
+
 
 def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """New (h, c) from the summed pre-activations W_ih x + b_ih + W_hh h + b_hh (order i, f, g, o)."""
@@ -101,7 +103,8 @@ def stepwise_layer(
     outputs: list[Tensor] = []
     for i in range(seq_len):
         t = seq_len - 1 - i if reverse else i
-        h, c = step(family, projected[t], h, c, w_hh, b_hh)
+        with time_step(i):  # a named region per step in profiler traces; free otherwise
+            h, c = step(family, projected[t], h, c, w_hh, b_hh)
         outputs.append(h)
     if reverse:
         outputs = outputs[::-1]

@@ -44,7 +44,7 @@ for _family in FAMILIES:
     register(
         f"{_family}.compile_step",
         _family,
-        description="premul loop in Python calling a torch.compile'd step (compiled once per shape)",
+        description="premul loop in Python calling a torch.compile'd step (compiled once per shape, any seq_len)",
     )(StepCompiled)
     register(
         f"{_family}.compile_reduce_overhead",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 
 import pytest
 import torch
@@ -167,3 +168,15 @@ def test_cuda_eager_matches_reference(variant, family):
 def test_reduce_overhead_matches_reference(variant, family):
     result = check(registry.get(f"{family}.{variant}"), device="cuda", dtype="float32", **_shape(COMPILE_SHAPE))
     assert result.correct, result.message
+
+
+@pytest.mark.parametrize("variant", ["cell_loop", "fused_loop"])
+def test_python_loops_label_time_steps_for_the_profiler(variant):
+    reference = make_reference("gru", 4, 5, 1, True)
+    model = registry.get(f"gru.{variant}").build(reference, "cpu", torch.float32)
+    x, state = make_inputs(reference, 2, 3, dtype=torch.float32)
+    with torch.profiler.profile() as prof:
+        model(x, state)
+    labels = Counter(e.name for e in prof.events() if e.name.startswith("time_step"))
+    per_step = 2 if variant == "cell_loop" else 1  # fused_loop runs both directions in one step
+    assert labels == {f"time_step {t}": per_step for t in range(3)}

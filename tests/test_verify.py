@@ -16,8 +16,6 @@ import torch
 from bench.cli import main
 from implementations import registry
 
-ROOT = Path(__file__).resolve().parent.parent
-
 SWAPPED_GATES = """
 import torch
 from implementations._module import LoopRNN
@@ -151,19 +149,22 @@ def test_cuda_without_cuda_is_exit_2(capsys):
     ],
     ids=["import-error", "duplicate-key"],
 )
-def test_bad_plugin_one_line_naming_the_file(tmp_path, source, expected):
+def test_bad_plugin_one_line_naming_the_file(tmp_path, source, expected, cli):
     """Run as a person does (a fresh process): one line on stderr naming the file, exit 2, no traceback."""
     plugin = _plugin(tmp_path, "bad_plugin.py", source)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "verify", "--plugin", plugin, "--impl", "lstm.native"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = cli("verify", "--plugin", plugin, "--impl", "lstm.native", timeout=120)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert f"plugin {plugin}" in done.stderr and expected in done.stderr
     assert done.stdout == ""
+
+
+def test_torchscript_deprecation_is_not_in_the_output():
+    """torch.jit.script warns that it is deprecated; even with Python's warnings turned on, verify does not show it."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "always", "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "bench", "verify", "--impl", "gru.script_*", "--dtype", "float64"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "8 passed, 0 failed, 0 skipped" in done.stdout
+    assert "torch.jit.script` is deprecated" not in done.stdout + done.stderr

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from bench.cases import DTYPES
 from bench.correctness import TOLERANCES, check
 from bench.errors import UsageError
+from bench.progress import _width  # tqdm sizing that also works on 0x0 pseudo-terminals
 from bench.terminal import color, format_table, use_color
 from implementations import registry
 from implementations.families import FAMILIES
@@ -111,7 +112,9 @@ def _run_one(impl: registry.Implementation, device: str, dtype: str, shape: Shap
     gradients = impl.training
     started = time.perf_counter()
     try:
-        result = check(impl, device=device, dtype=dtype, gradients=gradients, **asdict(shape))
+        # a seed per shape: other weights and inputs for every shape, the same ones on every run
+        seed = SHAPES.index(shape)
+        result = check(impl, device=device, dtype=dtype, gradients=gradients, seed=seed, **asdict(shape))
     except Exception as exc:  # a broken implementation is a failed case, reported, not a crash of verify
         first_line = (str(exc).strip().splitlines() or [""])[0]
         return {"status": "error", "message": f"raised {type(exc).__name__}: {first_line}"[:300]}
@@ -147,7 +150,14 @@ def run(args: argparse.Namespace) -> int:
     colored = use_color()
     rows: list[dict] = []
     todo = [p for p in plan if p["skip"] is None]
-    progress = tqdm(total=len(todo), file=sys.stderr, disable=not sys.stderr.isatty(), unit="case", leave=False)
+    progress = tqdm(
+        total=len(todo),
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        unit="case",
+        leave=False,
+        **_width(sys.stderr),
+    )
     started = time.perf_counter()
     for entry in plan:
         impl, shape = entry["impl"], entry["shape"]
