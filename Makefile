@@ -10,12 +10,14 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Ray (the --executor ray extra, ~330 MB, ~1 min to install) is in by default so its end-to-end test runs; EXTRAS=test drops it
 EXTRAS ?= test,ray
-# make profile: every implementation at one mid-sized training shape; make tensorboard: every trace under results/
-PROFILE_ARGS ?= --batch 32 --seq-len 64 --hidden-size 256 --mode training
+# make profile: natives of every family and LSTM's eager, scripted and step-compiled loops, training at one
+# mid-sized shape (whole-loop torch.compile is left out: minutes of compilation). make tensorboard: all of results/.
+PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --impl lstm.compile_step \
+	--batch 32 --seq-len 64 --hidden-size 256 --mode training
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench show report profile tensorboard clean-venv
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -49,5 +51,31 @@ bench: venv
 show: venv
 	$(PY) -m bench show $(RUN)
 
+# How background load and the thread count change timings here (the reason for the default thread count).
+noise-check: venv
+	$(PY) -m bench.noise_check
+
+# On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
+# (measurements, run.json with the exact command, and the report beside them).
+gpu-reference: venv
+	@gpu=$$($(PY) -c 'import torch, re; print(re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name()).strip("-"))') \
+	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
+	$(PY) -m bench sweep --config bench/configs/gpu.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
+	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
+
 clean-venv:
 	rm -rf $(VENV)
+
+# Regression gate: measure BASE and this tree in alternating rounds in the same job, compare, exit 1 on regression.
+BASE ?= origin/main
+ROUNDS ?= 3
+REPS ?= 8
+CI_CONFIG ?= bench/configs/quick.toml
+CI_BENCH_ARGS ?=
+
+ci-bench: venv
+	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) $(CI_BENCH_ARGS)
+
+# How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
+validate-gate: venv
+	$(PY) -m bench.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)

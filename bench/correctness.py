@@ -161,7 +161,8 @@ def check_model(
         message = f"{worst_name} is missing, mis-shaped, NaN or Inf"
     else:
         over = worst_rel / tolerance
-        message = f"{worst_name} rel err {worst_rel:.2e} is {over:.3g}x the {dtype} tolerance {tolerance:.0e}"
+        times = f"{over:,.0f}" if over >= 10 else f"{over:.2f}"
+        message = f"{worst_name} rel err {worst_rel:.2e} is {times}x the {dtype} tolerance {tolerance:.0e}"
     return CheckResult(max_abs_err, rel_err, grad_rel_err, correct, tolerance, worst_name, message)
 
 

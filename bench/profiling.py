@@ -20,6 +20,7 @@ from torch.profiler import ProfilerActivity, record_function, schedule, tensorbo
 
 from bench.cases import Case
 from bench.workload import Workload, matmul_precision, prepare
+from implementations._labels import TIME_STEP_PREFIX
 
 TRACES_DIR = "traces"
 TOP_OPS_FILE = "top_ops.parquet"
@@ -29,7 +30,7 @@ TOP_OPS_COLUMNS = [
     "case_id",
     "key",
     "op",  # operator or label (forward, backward, ProfilerStep*, time_step N, a submodule)
-    "is_label",  # a record_function label: its self time is Python between operators
+    "is_label",  # a region rnnbench labels (forward, backward, steps, submodules): self time is Python
     "self_cpu_s",  # per profiled step
     "self_device_s",  # per profiled step; 0 on CPU
     "calls",  # per profiled step
@@ -71,7 +72,7 @@ def profile_case(
     torch.manual_seed(0)  # the same inputs as the timed run of the case
     with matmul_precision(case):
         workload = prepare(case)
-        hooks = _label_submodules(workload.model)
+        hooks, labels = _label_submodules(workload.model)
         try:
             _step(workload)  # first call: compile and warm-up, outside the profiler
             # Compiled code guards on whether a profiler records (labels check it): compile that variant
@@ -108,7 +109,7 @@ def profile_case(
         path.unlink(missing_ok=True)
     if run_id is None:
         run_id = out_dir.parent.name if out_dir.name == TRACES_DIR else ""
-    return top_operators(prof.key_averages(), case, run_id, steps=active, on_cuda=on_cuda, top=top)
+    return top_operators(prof.key_averages(), case, run_id, steps=active, on_cuda=on_cuda, top=top, labels=labels)
 
 
 def _step(workload: Workload) -> None:
@@ -121,7 +122,7 @@ def _step(workload: Workload) -> None:
     workload.synchronize()
 
 
-def _label_submodules(model: nn.Module) -> list:
+def _label_submodules(model: nn.Module) -> tuple[list, set[str]]:
     """Label every submodule call ("cell: LSTMCell"), from outside the implementation, by hooks.
 
     Scripted and torch.compile'd modules are left alone (hooks would not run, or would change what is
@@ -129,8 +130,9 @@ def _label_submodules(model: nn.Module) -> list:
     profiler records, and are removed afterwards: timed runs never carry them.
     """
     if _compiled(model):
-        return []
+        return [], set()
     handles = []
+    labels: set[str] = set()
     open_ranges: list = []
 
     def enter(label: str):
@@ -158,12 +160,14 @@ def _label_submodules(model: nn.Module) -> list:
             if _compiled(child):
                 continue
             path = f"{prefix}.{name}" if prefix else name
-            handles.append(child.register_forward_pre_hook(enter(f"{path}: {type(child).__name__}")))
+            label = f"{path}: {type(child).__name__}"
+            labels.add(label)
+            handles.append(child.register_forward_pre_hook(enter(label)))
             handles.append(child.register_forward_hook(leave, always_call=True))
             visit(child, path)
 
     visit(model, "")
-    return handles
+    return handles, labels
 
 
 def _compiled(module: nn.Module) -> bool:
@@ -171,12 +175,18 @@ def _compiled(module: nn.Module) -> bool:
     return isinstance(module, torch.jit.ScriptModule) or hasattr(module, "_orig_mod")
 
 
-def top_operators(events, case: Case, run_id: str, *, steps: int, on_cuda: bool, top: int = 15) -> pd.DataFrame:
-    """The operators (and labels) with the most self time, per profiled step, from key_averages()."""
+def top_operators(
+    events, case: Case, run_id: str, *, steps: int, on_cuda: bool, top: int = 15, labels: set[str] = frozenset()
+) -> pd.DataFrame:
+    """The operators (and labels) with the most self time, per profiled step, from key_averages().
+
+    Other annotations (a compiled graph's "## Call CompiledFxGraph ... ##") are not labels: they hold work.
+    """
+    labels = {"forward", "backward", *labels}
     rows = [
         {
             "op": event.key,
-            "is_label": bool(event.is_user_annotation) or event.key.startswith("ProfilerStep"),
+            "is_label": event.key in labels or event.key.startswith(("ProfilerStep", f"{TIME_STEP_PREFIX} ")),
             "self_cpu_s": event.self_cpu_time_total * 1e-6 / steps,
             "self_device_s": event.self_device_time_total * 1e-6 / steps,
             "calls": event.count // steps,
@@ -208,10 +218,10 @@ def append_top_ops(run_dir: Path, table: pd.DataFrame) -> Path:
     return path
 
 
-def profile_request(case: Case, traces: str, run_id: str) -> dict:
-    """The worker's side of a sweep's profiling pass: the case's top operators as records, or its error."""
+def profile_request(case: Case, traces: str, run_id: str, **options) -> dict:
+    """The worker's side (bench/worker.py): the case's top operators as records, or its error."""
     try:
-        table = profile_case(case, Path(traces), run_id=run_id)
+        table = profile_case(case, Path(traces), run_id=run_id, **options)
     except Exception as exc:  # reported per case; the pass goes on
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"top_ops": table.to_dict("records")}

@@ -174,9 +174,14 @@ class Runner:
         row.setdefault("wall_s", time.perf_counter() - start)
         return row
 
-    def profile(self, case: Case) -> dict:
-        """Profile a case in the worker, after the sweep's timing (bench.profiling.profile_measured)."""
-        message = {"profile": asdict(case), "traces": str(self.run_dir / "traces"), "run_id": self.run_id}
+    def profile(self, case: Case, **options) -> dict:
+        """Profile a case in the worker (bench.profiling.profile_request); in a sweep, after all timing."""
+        message = {
+            "profile": asdict(case),
+            "traces": str(self.run_dir / "traces"),
+            "run_id": self.run_id,
+            "options": options,
+        }
         try:
             return self.worker.request(message, self.timing.timeout_s)
         except (WorkerDied, WorkerTimeout) as exc:

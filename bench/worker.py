@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         elif "profile" in request:  # after timing, on calls of its own: see bench/profiling.py
             from bench.profiling import profile_request
 
-            reply = profile_request(Case(**request["profile"]), request["traces"], request["run_id"])
+            reply = profile_request(
+                Case(**request["profile"]), request["traces"], request["run_id"], **request.get("options", {})
+            )
         else:
             case = Case(**request["case"])
             reply = measure_case(

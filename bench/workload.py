@@ -55,6 +55,8 @@ class Workload:
     def backward(self, output, retain_graph: bool = False) -> None:
         """Backward of a forward's output (output[0] is the sequence output); gradients start afresh."""
         self.model.zero_grad(set_to_none=True)
+        for tensor in self.inputs:
+            tensor.grad = None
         torch.autograd.backward(output[0], self.grad_output, retain_graph=retain_graph)
 
     def step(self) -> None:
@@ -62,6 +64,10 @@ class Workload:
         output = self.forward()
         if self.case.mode == "training":
             self.backward(output)
+
+    @property
+    def inputs(self) -> list[torch.Tensor]:
+        return [self.x, *_flatten_state(self.state)]
 
     def synchronize(self) -> None:
         if self.x.device.type == "cuda":
@@ -76,7 +82,16 @@ def prepare(case: Case, seed: int = 0) -> Workload:
     )
     with matmul_precision(case):
         model = impl.build(reference, case.device, case.torch_dtype)
-    x, state = make_inputs(reference, case.batch, case.seq_len, device=case.device, dtype=case.torch_dtype)
+    # In training, x and h0 (c0) take gradients as they do inside a deeper model (x from an embedding or a
+    # lower layer), which is also what the correctness check asks of a compiled model: no recompilation.
+    x, state = make_inputs(
+        reference,
+        case.batch,
+        case.seq_len,
+        device=case.device,
+        dtype=case.torch_dtype,
+        requires_grad=case.mode == "training",
+    )
     directions = 2 if case.bidirectional else 1
     grad_output = torch.randn(
         case.batch, case.seq_len, case.hidden_size * directions, dtype=case.torch_dtype, device=case.device

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from implementations._labels import time_step
+
 
 def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """New (h, c) from the summed pre-activations W_ih x + b_ih + W_hh h + b_hh (order i, f, g, o)."""
@@ -65,12 +67,13 @@ def layer(
     every time step into one matmul before the loop, leaving only the h @ W_hh matmul on the sequential path.
     """
     seq_len = x.size(1)
-    projected = torch.matmul(x, w_ih.t()) + b_ih if premul else x
+    # time-major (seq_len, batch, G*H): each step reads a contiguous (batch, G*H) block
+    projected = torch.matmul(x.transpose(0, 1), w_ih.t()) + b_ih if premul else x
     outputs: list[Tensor] = []
     for step in range(seq_len):
         t = seq_len - 1 - step if reverse else step
         if premul:
-            gi = projected[:, t]
+            gi = projected[t]
         else:
             gi = torch.mm(x[:, t], w_ih.t()) + b_ih
         h, c = cell(family, gi, h, c, w_hh, b_hh)
@@ -95,11 +98,13 @@ def stepwise_layer(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """`layer` with premul, calling `step` (a compiled `cell`) per time step; Python only, never scripted."""
     seq_len = x.size(1)
-    projected = torch.matmul(x, w_ih.t()) + b_ih
+    # time-major, so each step's input has the same strides whatever seq_len: no recompile per sequence length
+    projected = torch.matmul(x.transpose(0, 1), w_ih.t()) + b_ih
     outputs: list[Tensor] = []
     for i in range(seq_len):
         t = seq_len - 1 - i if reverse else i
-        h, c = step(family, projected[:, t], h, c, w_hh, b_hh)
+        with time_step(i):  # a named region per step in profiler traces; free otherwise
+            h, c = step(family, projected[t], h, c, w_hh, b_hh)
         outputs.append(h)
     if reverse:
         outputs = outputs[::-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from implementations._labels import time_step
 from implementations._module import State, check_reference, split_state, suffix
 from implementations.families import FAMILIES, family_of
 from implementations.registry import register
@@ -60,10 +61,11 @@ class CellLoop(nn.Module):
                 steps = []
                 for step in range(seq_len):
                     t = seq_len - 1 - step if direction else step
-                    if self.family == "lstm":
-                        h, c = cell(layer_input[:, t], (h, c))
-                    else:
-                        h = cell(layer_input[:, t], h)
+                    with time_step(step):
+                        if self.family == "lstm":
+                            h, c = cell(layer_input[:, t], (h, c))
+                        else:
+                            h = cell(layer_input[:, t], h)
                     steps.append(h)
                 if direction:
                     steps.reverse()

@@ -17,11 +17,11 @@ from implementations.registry import register
 
 
 class WholeLoopCompiled(LoopRNN):
-    """The premul loop's forward, compiled as one graph (dynamic=False: one compile per input shape)."""
+    """The premul loop's forward, compiled as one graph (fullgraph: a graph break is an error, not a silent split)."""
 
     def __init__(self, reference: nn.Module, device: str, dtype: torch.dtype, mode: str | None = None) -> None:
         super().__init__(reference, device, dtype, premul=True)
-        self._compiled = torch.compile(fresh_function(LoopRNN.forward), dynamic=False, mode=mode)
+        self._compiled = torch.compile(fresh_function(LoopRNN.forward), dynamic=False, fullgraph=True, mode=mode)
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         return self._compiled(self, x, state)
@@ -31,7 +31,7 @@ class StepCompiled(LoopRNN):
     """The premul loop in Python; only `cell` (h @ W_hh and the gate equations) is compiled."""
 
     def __init__(self, reference: nn.Module, device: str, dtype: torch.dtype, mode: str | None = None) -> None:
-        step = torch.compile(fresh_function(cell), dynamic=False, mode=mode)
+        step = torch.compile(fresh_function(cell), dynamic=False, fullgraph=True, mode=mode)
         super().__init__(reference, device, dtype, premul=True, layer_fn=functools.partial(stepwise_layer, step))
 
 
@@ -44,7 +44,7 @@ for _family in FAMILIES:
     register(
         f"{_family}.compile_step",
         _family,
-        description="premul loop in Python calling a torch.compile'd step (compiled once per shape)",
+        description="premul loop in Python calling a torch.compile'd step (compiled once per shape, any seq_len)",
     )(StepCompiled)
     register(
         f"{_family}.compile_reduce_overhead",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from implementations._labels import time_step
 from implementations._loops import gru_update, lstm_update, rnn_update
 from implementations._module import ReferenceWeights, State, split_state
 from implementations.families import FAMILIES
@@ -36,27 +37,39 @@ class FusedLoop(ReferenceWeights):
         for layer_index in range(self.num_layers):
             w_ih, w_hh, b_ih, b_hh = self._stacked(layer_index)
             bias = b_ih if gru else b_ih + b_hh
-            # (D, batch, seq_len, G*H): every time step's input projection, both directions, one matmul
-            projected = (
-                torch.matmul(layer_input.unsqueeze(0), w_ih.transpose(1, 2).unsqueeze(1)) + bias[:, None, None, :]
-            )
+            # (D, seq_len, batch, G*H): every step's input projection, both directions, one matmul; time-major so
+            # that each step reads contiguous (batch, G*H) blocks
+            time_major = layer_input.transpose(0, 1).unsqueeze(0)
+            projected = torch.matmul(time_major, w_ih.transpose(1, 2).unsqueeze(1)) + bias[:, None, None, :]
             if directions == 2:
-                projected = torch.stack((projected[0], projected[1].flip(1)))
-            w_hh_t = w_hh.transpose(1, 2)  # (D, H, G*H)
-            b_hh_rows = b_hh.unsqueeze(1)  # (D, 1, G*H)
+                projected = torch.stack((projected[0], projected[1].flip(0)))
+            if directions == 1:  # plain 2-D addmm: no batched-matmul dispatch for a batch of one
+                projected, w_hh_t, b_hh_rows = projected[0], w_hh[0].t(), b_hh[0]
+                matmul_add = torch.addmm
+            else:
+                w_hh_t, b_hh_rows = w_hh.transpose(1, 2).contiguous(), b_hh.unsqueeze(1)
+                matmul_add = torch.baddbmm
             rows = slice(layer_index * directions, (layer_index + 1) * directions)
-            h, c = h0[rows], c0[rows]  # (D, batch, H)
+            h, c = h0[rows], c0[rows]
+            if directions == 1:
+                h, c = h[0], c[0]
             outputs = []
             for t in range(x.size(1)):
-                if gru:
-                    h = gru_update(projected[:, :, t], torch.baddbmm(b_hh_rows, h, w_hh_t), h)
-                elif self.family == "lstm":
-                    h, c = lstm_update(torch.baddbmm(projected[:, :, t], h, w_hh_t), c)
-                else:
-                    h = rnn_update(self.family, torch.baddbmm(projected[:, :, t], h, w_hh_t))
+                step_input = projected[..., t, :, :]
+                with time_step(t):
+                    if gru:
+                        h = gru_update(step_input, matmul_add(b_hh_rows, h, w_hh_t), h)
+                    elif self.family == "lstm":
+                        h, c = lstm_update(matmul_add(step_input, h, w_hh_t), c)
+                    else:
+                        h = rnn_update(self.family, matmul_add(step_input, h, w_hh_t))
                 outputs.append(h)
-            out = torch.stack(outputs, 2)  # (D, batch, seq_len, H)
-            layer_input = out[0] if directions == 1 else torch.cat((out[0], out[1].flip(1)), 2)
+            if directions == 1:
+                layer_input = torch.stack(outputs, 1)
+                h, c = h.unsqueeze(0), c.unsqueeze(0)
+            else:
+                out = torch.stack(outputs, 2)  # (D, batch, seq_len, H)
+                layer_input = torch.cat((out[0], out[1].flip(1)), 2)
             h_n.append(h)
             c_n.append(c)
         return self.pack(layer_input, torch.cat(h_n), torch.cat(c_n))

@@ -31,7 +31,7 @@ PLUGIN = ROOT / "tests" / "plugins" / "labeled_loop.py"
 SEQ_LEN = 5
 ACTIVE = 3
 SHAPE = ["--batch", "2", "--seq-len", str(SEQ_LEN), "--hidden-size", "8", "--mode", "training"]
-NATIVE, LOOP, BROKEN = "rnn_tanh.native", "rnn_tanh.test_labeled_loop", "gru.test_broken"
+NATIVE, LOOP, BROKEN, ABORT = "rnn_tanh.native", "rnn_tanh.test_labeled_loop", "gru.test_broken", "lstm.test_abort"
 
 
 def _env() -> dict:
@@ -40,10 +40,12 @@ def _env() -> dict:
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
-    """One `rnnbench profile` run: a native case, a labeled Python loop, and one that fails to build."""
+    """One `rnnbench profile` run: a native case, a labeled Python loop, one that fails to build and one that
+    aborts the process."""
     out = tmp_path_factory.mktemp("results")
-    impls = [arg for key in (NATIVE, LOOP, BROKEN) for arg in ("--impl", key)]
-    command = [sys.executable, "-m", "bench", "profile", "--plugin", str(PLUGIN), *impls, *SHAPE]
+    impls = [arg for key in (ABORT, NATIVE, LOOP, BROKEN) for arg in ("--impl", key)]
+    plugins = ["--plugin", str(PLUGIN), "--plugin", str(PLUGIN.parent / "crash_plugin.py")]
+    command = [sys.executable, "-m", "bench", "profile", *plugins, *impls, *SHAPE]
     done = subprocess.run(
         [*command, "--active", str(ACTIVE), "--out", str(out)],
         cwd=ROOT,
@@ -80,9 +82,9 @@ def test_profile_command_writes_traces_top_ops_and_records_failures(profiled):
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["run_id"] == run_dir.name and meta["environment"]["torch"] == torch.__version__
     status = {case_id.split("|")[0]: entry["status"] for case_id, entry in meta["profiled"].items()}
-    assert status == {NATIVE: "ok", LOOP: "ok", BROKEN: "error"}
-    (error,) = meta["profile_errors"].values()
-    assert "broken on purpose" in error
+    assert status == {NATIVE: "ok", LOOP: "ok", BROKEN: "error", ABORT: "error"}
+    errors = {case_id.split("|")[0]: error for case_id, error in meta["profile_errors"].items()}
+    assert "broken on purpose" in errors[BROKEN] and "SIGABRT" in errors[ABORT]
 
     top = pd.read_parquet(run_dir / "top_ops.parquet")
     assert list(top.columns) == TOP_OPS_COLUMNS
@@ -91,6 +93,10 @@ def test_profile_command_writes_traces_top_ops_and_records_failures(profiled):
         assert (ops["self_cpu_s"] >= 0).all() and (ops["calls"] >= 1).all()
         assert ops["share"].between(0, 1).all() and 0.5 < ops["share"].sum() <= 1 + 1e-9
         assert ops["self_cpu_s"].is_monotonic_decreasing
+    labeled = top.set_index("op")["is_label"]
+    assert labeled[labeled.index.str.startswith("aten::")].eq(False).all()
+    assert labeled[labeled.index.isin(["forward", "backward", "cell: RNNCell"])].eq(True).all()
+    assert labeled.sum() >= 2  # forward and backward of each case have self time (Python between operators)
     loop_ops = top[top["key"] == LOOP].set_index("op")
     assert loop_ops.loc["aten::addmm", "calls"] == 2 * SEQ_LEN  # input and hidden matmul, every step
 
@@ -121,15 +127,17 @@ def test_time_step_label_costs_nothing_outside_a_profiler():
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--batch", "0"], "--batch must be positive"),
+        (["--batch", "0"], "batch must be positive"),
         (["--impl", "nothing.*"], "no implementation matches"),
         (["--dtype", "float8"], "unknown dtype"),
         (["--mode", "serving"], "unknown mode"),
         (["--device", "cpu", "--memory-snapshot"], "needs a CUDA device"),
         (["--device", "tpu"], "unknown device"),
+        (["--threads", "-1"], "--threads must be"),
+        (["--timeout-s", "0"], "--timeout-s must be positive"),
         pytest.param(
             ["--device", "cuda"],
-            "no CUDA device",
+            "CUDA is not available",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
         ),
     ],
@@ -272,7 +280,7 @@ def test_sweep_profile_traces_every_ok_case_after_all_timing(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "sweep", "--config", "bench/configs/quick.toml", "--impl", NATIVE]
         + ["--device", "cpu", "--dtype", "float32", "--mode", "inference,training", *shape]
-        + ["--budget-s", "0.2", "--no-check", "--no-report", "--progress", "plain", "--profile"]
+        + ["--budget-s", "0.05", "--no-check", "--no-report", "--progress", "plain", "--profile"]
         + ["--out", str(tmp_path)],
         cwd=ROOT,
         env=_env(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import struct
 from html.parser import HTMLParser
@@ -59,6 +60,22 @@ def test_without_native_the_verdict_ranks_but_reports_no_speedup():
 def test_efficiency_falls_back_to_the_runs_matmul_peak():
     df = data.prepare(_frame([{"impl": "native", "median_s": 1e-3, "flops": 1e8}]), {"cpu/float32": 1e12})
     assert df["efficiency_pct"].iloc[0] == pytest.approx(100 * 1e11 / 1e12)
+
+
+def test_top_operators_split_python_ranges_from_kernels():
+    ops = pd.DataFrame(
+        {
+            "case_id": ["c1"] * 3,
+            "key": ["lstm.premul_loop"] * 3,
+            "op": ["aten::addmm", "forward", "aten::tanh"],
+            "is_label": [False, True, False],
+            "share": [0.5, 0.3, 0.1],
+        }
+    )
+    (case,) = data.operator_summary(ops, pd.DataFrame({"case_id": ["c1"], "median_s": [1e-3]}))
+    assert case["python_share"] == pytest.approx(0.3) and case["kernel_share"] == pytest.approx(0.6)
+    assert case["unlisted_share"] == pytest.approx(0.1) and case["median_s"] == 1e-3
+    assert [op["op"] for op in case["ops"]] == ["aten::addmm", "forward", "aten::tanh"]
 
 
 def test_units_are_shown_with_every_figure():
@@ -124,7 +141,7 @@ def test_report_of_a_run_is_one_self_contained_page(tmp_path_factory):
     for reason in ("worker died with signal SIGABRT", "no result within 120 s", "is unidirectional only"):
         assert reason in text
     assert "lstm.scripted" in text.split('id="verdict"')[0]  # the wrong case is named above the verdict
-    assert 'id="top-ops"' in text and "aten::addmm" in text
+    assert 'id="top-ops"' in text and "aten::addmm" in text and "Python 20 %" in text
     assert "144</b> cases" in text and "100 GFLOP/s" in text
     # relative links reach the run's files from reports/<run_id>/, and the CSV travels with the page
     for href in page.links:
@@ -152,6 +169,8 @@ def test_degenerate_runs_render_with_a_clear_message(tmp_path, kind, message):
     elif kind == "one_case":
         write_synthetic_run(run_dir, families=("gru",), impls=("native",), modes=("training",), batches=(1,),
                             seq_lens=(8,), hidden_sizes=(64,), failures=False)  # fmt: skip
+        meta = json.loads((run_dir / "run.json").read_text())
+        (run_dir / "run.json").write_text(json.dumps(meta | {"status": "interrupted", "finished_at": None}))
     else:
         write_synthetic_run(run_dir, families=("gru",), impls=("scripted", "premul_loop"), modes=("inference",),
                             batches=(1,), seq_lens=(8, 64), hidden_sizes=(64,), failures=False)  # fmt: skip
@@ -161,8 +180,19 @@ def test_degenerate_runs_render_with_a_clear_message(tmp_path, kind, message):
     assert 'id="verdict"' in text and 'id="correctness"' in text
     if kind == "only_failed":
         assert "SIGSEGV" in text and "<img" not in text
+    if kind == "one_case":
+        assert "This run is <b>interrupted</b>" in text and "not finished" in text
     if kind == "no_native":
         assert "scripted" in text.split('id="verdict"')[1].split("</table>")[0]
+
+
+def test_a_profiling_run_without_measurements_shows_its_operators(tmp_path):
+    run_dir = tmp_path / "results" / "profile-1"
+    write_synthetic_run(run_dir, families=("lstm",), impls=("native",), modes=("inference",), batches=(1,),
+                        seq_lens=(8,), hidden_sizes=(64,), failures=False, top_ops=True)  # fmt: skip
+    (run_dir / "measurements.parquet").unlink()
+    text = build_report(run_dir, tmp_path / "out").read_text(encoding="utf-8")
+    assert "This run has no measurements" in text and 'id="top-ops"' in text and "aten::addmm" in text
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
@@ -170,12 +200,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     checks = [(tmp_path / "absent", "run directory not found")]
     run_dir.mkdir(parents=True)
     checks.append((run_dir, "has no run.json"))
+    (tmp_path / "results" / "broken").mkdir()
+    (tmp_path / "results" / "broken" / "run.json").write_text("{not json")
+    checks.append((tmp_path / "results" / "broken", "cannot read"))
     for path, expected in checks:
         assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1, err
     write_synthetic_run(run_dir, families=("gru",), impls=("native",), modes=("inference",), batches=(1,),
                         seq_lens=(8,), hidden_sizes=(64,), failures=False)  # fmt: skip
+    (tmp_path / "a_file").write_text("")
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "a_file" / "out")]) == 2
+    assert "cannot create report folder" in capsys.readouterr().err
     (run_dir / "measurements.parquet").write_bytes(b"PAR1 this is not a parquet file")
     assert main(["report", str(run_dir), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pandas as pd
 import torch
 
 from bench import store
-from bench.cases import DTYPES, MODES, Case
-from bench.environment import collect
+from bench.cases import DTYPES, MODES, Case, expand
+from bench.environment import check_devices, collect, default_threads
 from bench.errors import UsageError
-from bench.profiling import TRACES_DIR, append_top_ops, profile_case, trace_dir
+from bench.profiling import TOP_OPS_COLUMNS, TRACES_DIR, append_top_ops, trace_dir
+from bench.runner import Runner
+from bench.spec import Timing, spec_from_dict
 from bench.terminal import color, format_table, use_color
 from implementations import registry
 
@@ -35,53 +39,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-snapshot", action="store_true", help="CUDA: also dump the allocator history")
     parser.add_argument("--active", type=int, default=3, help="profiled steps per case")
     parser.add_argument("--top", type=int, default=10, help="operators shown per case")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: as a sweep)")
+    parser.add_argument("--timeout-s", type=float, default=Timing.timeout_s, help="per case, compile included")
 
 
 def _validate(args: argparse.Namespace) -> None:
-    for flag in ("batch", "seq_len", "hidden_size", "num_layers", "active", "top"):
-        if getattr(args, flag) < 1:
+    for flag in ("active", "top", "timeout_s"):
+        if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
-    if args.input_size is not None and args.input_size < 1:
-        raise UsageError(f"--input-size must be positive, got {args.input_size}")
-    if args.mode not in MODES:
-        raise UsageError(f"unknown mode {args.mode!r}; choose from {', '.join(MODES)}")
-    if args.dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {args.dtype!r}; choose from {', '.join(DTYPES)}")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown device {args.device!r}") from exc
-    if device.type not in registry.DEVICES:
-        raise UsageError(f"unknown device {args.device!r}; use cpu or cuda")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but this machine has no CUDA device")
-    if args.memory_snapshot and device.type != "cuda":
-        raise UsageError("--memory-snapshot needs a CUDA device (it records the CUDA caching allocator)")
+    if args.threads < 0:
+        raise UsageError(f"--threads must be 0 (default) or positive, got {args.threads}")
 
 
 def _cases(args: argparse.Namespace) -> list[tuple[Case, str | None]]:
-    impls = registry.match(args.impl) if args.impl else registry.all()
-    cases = []
-    for impl in impls:
-        case = Case(
-            key=impl.key,
-            family=impl.family,
-            impl=impl.impl,
-            device=args.device,
-            dtype=args.dtype,
-            mode=args.mode,
-            batch=args.batch,
-            seq_len=args.seq_len,
-            input_size=args.input_size or args.hidden_size,
-            hidden_size=args.hidden_size,
-            num_layers=args.num_layers,
-            bidirectional=args.bidirectional,
-        )
-        reason = impl.unsupported_reason(args.device, case.torch_dtype, args.num_layers, args.bidirectional, args.mode)
-        if reason is None and args.dtype == "tf32" and torch.device(args.device).type != "cuda":
-            reason = "tf32 is a CUDA matmul mode"
-        cases.append((case, reason))
-    return cases
+    """The same cases a one-shape sweep would make: validated and expanded by the sweep's own stages."""
+    axes = {
+        "impls": args.impl or ["*"],
+        "devices": [args.device],
+        "dtypes": [args.dtype],
+        "modes": [args.mode],
+        "batch": [args.batch],
+        "seq_len": [args.seq_len],
+        "input_size": [args.input_size or args.hidden_size],
+        "hidden_size": [args.hidden_size],
+        "num_layers": [args.num_layers],
+        "bidirectional": [args.bidirectional],
+    }
+    spec = spec_from_dict(axes, "command line")
+    registry.match(spec.grids[0].impls)  # an unknown implementation or a glob matching nothing is bad input
+    check_devices(spec.grids[0].devices)
+    if args.memory_snapshot and torch.device(args.device).type != "cuda":
+        raise UsageError("--memory-snapshot needs a CUDA device (it records the CUDA caching allocator)")
+    return expand(spec, registry.all())
 
 
 def _print_top(table, case: Case, top: int) -> None:
@@ -100,50 +89,51 @@ def _print_top(table, case: Case, top: int) -> None:
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     cases = _cases(args)  # an unknown implementation fails here, before anything is written
+    threads = args.threads or default_threads()
     run_id = f"profile-{store.new_run_id()}"
     meta = {
         "kind": "profile",
         "command": ["rnnbench", *sys.argv[1:]],
-        "environment": collect(torch.get_num_threads()),
+        "environment": collect(threads),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "profiled": {},
         "profile_errors": {},
     }
     run_dir = store.create_run(args.out, run_id, meta)  # an unwritable folder is bad input
     traces = run_dir / TRACES_DIR
+    plugins = [str(Path(p).resolve()) for p in args.plugin]
+    # The sweep's isolated worker: a crash or hang in one implementation costs its trace, not the others.
+    runner = Runner(run_dir, run_id, Timing(threads=threads, timeout_s=args.timeout_s), threads, plugins)
+    options = {"with_stack": args.with_stack, "active": args.active, "memory_snapshot": args.memory_snapshot}
     colored = use_color()
     counts = {"ok": 0, "skipped": 0, "error": 0}
-    for case, reason in cases:
-        print(color(f"== {case.case_id}", "bold", colored))
-        if reason is not None:
-            status = "skipped"
-            print(color(f"skipped: {reason}", "yellow", colored))
-        else:
-            try:
-                table = profile_case(
-                    case,
-                    traces,
-                    with_stack=args.with_stack,
-                    active=args.active,
-                    run_id=run_id,
-                    memory_snapshot=args.memory_snapshot,
-                )
-            except Exception as exc:  # one broken implementation must not stop the others
-                status, reason = "error", f"{type(exc).__name__}: {exc}"
-                meta["profile_errors"][case.case_id] = reason
-                print(color(f"error: {reason}", "red", colored))
+    try:
+        for case, reason in cases:
+            print(color(f"== {case.case_id}", "bold", colored), flush=True)
+            if reason is not None:
+                status = "skipped"
+                print(color(f"skipped: {reason}", "yellow", colored))
             else:
-                status = "ok"
-                append_top_ops(run_dir, table)
-                _print_top(table, case, args.top)
-        counts[status] += 1
-        meta["profiled"][case.case_id] = {
-            "status": status,
-            "reason": reason,
-            "trace_dir": str(trace_dir(traces, case).relative_to(run_dir)),
-        }
-        store.update_meta(run_dir, profiled=meta["profiled"], profile_errors=meta["profile_errors"])
-        print()
+                reply = runner.profile(case, **options)
+                if "top_ops" in reply:
+                    status = "ok"
+                    table = pd.DataFrame(reply["top_ops"], columns=TOP_OPS_COLUMNS)
+                    append_top_ops(run_dir, table)
+                    _print_top(table, case, args.top)
+                else:
+                    status, reason = "error", reply.get("error", "no answer")
+                    meta["profile_errors"][case.case_id] = reason
+                    print(color(f"error: {reason}", "red", colored))
+            counts[status] += 1
+            meta["profiled"][case.case_id] = {
+                "status": status,
+                "reason": reason,
+                "trace_dir": str(trace_dir(traces, case).relative_to(run_dir)),
+            }
+            store.update_meta(run_dir, profiled=meta["profiled"], profile_errors=meta["profile_errors"])
+            print(flush=True)
+    finally:
+        runner.close()
     store.update_meta(run_dir, finished_at=datetime.now(UTC).isoformat(timespec="seconds"), status="complete")
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f"; open with: make tensorboard TRACES={traces}")
     print(traces)

@@ -7,11 +7,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
 from bench import store
 from bench.cases import expand
-from bench.environment import collect, default_threads
+from bench.environment import check_devices, collect, default_threads
 from bench.errors import UsageError
 from bench.progress import Progress
 from bench.runner import Runner, run_cases
@@ -129,13 +127,6 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
     return spec
 
 
-def _check_devices(spec: SweepSpec) -> None:
-    for grid in spec.grids:
-        for device in grid.devices:
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise UsageError(f"device {device!r} requested but CUDA is not available on this machine")
-
-
 def _plugins(args: argparse.Namespace) -> list[str]:
     return [str(Path(p).resolve()) for p in args.plugin]
 
@@ -172,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--rounds above 1 and --profile need the local executor (they pool or profile on one machine)")
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
-    if executor["name"] == "local":
-        _check_devices(spec)  # with Ray, the cluster's GPUs count, not this machine's
+    if executor["name"] == "local":  # with Ray, the cluster's GPUs count, not this machine's
+        for grid in spec.grids:
+            check_devices(grid.devices)
     cases = expand(spec, registry.all())
     if not cases:
         raise UsageError("the spec selects no case")

@@ -11,6 +11,7 @@ from bench.errors import UsageError
 from bench.report import context, data, html
 
 __all__ = ["build_report", "default_out_dir"]
+TOP_OPS_CASES = 24  # profiled cases shown in full; the rest are in top_ops.parquet
 
 
 def default_out_dir(run_dir: str | Path) -> Path:
@@ -66,12 +67,16 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         ),
         "figures": plots.figures(df, verdict, colors),
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,
+        "top_ops_shown": TOP_OPS_CASES,
         "columns": [header for header, _, _ in context.TABLE_COLUMNS],
         "rows": context.table_rows(data.ordered(df)),
         "links": context.links(run.run_dir, out_dir, copied_csv),
     }
     path = out_dir / "index.html"
-    _write_atomic(path, html.render(page))
+    try:
+        _write_atomic(path, html.render(page))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 

@@ -150,7 +150,7 @@ def messages(df: pd.DataFrame) -> list[str]:
     out = []
     measured = df[data.usable(df)]
     if df.empty:
-        out.append("This run has no cases.")
+        out.append("This run has no measurements (a profiling run records operators only; see Top operators).")
     elif measured.empty:
         out.append("No case produced a correct measurement: nothing to compare. The failures below say why.")
     elif len(measured) == 1:
@@ -194,7 +194,7 @@ def summary_rows(summary: pd.DataFrame) -> list[dict]:
             "setting": f"{r['family']} · {r['mode']}",
             "device": f"{r['device']} {r['dtype']}",
             "winner": r["winner"],
-            "wins": f"{r['wins']} of {r['n_shapes']} shapes",
+            "wins": f"{r['wins']} of {r['n_shapes']} shape{'s' if r['n_shapes'] != 1 else ''}",
             "speedup": fmt_speedup(r["geomean_speedup"]),
             "speedup_class": speedup_class(r["geomean_speedup"]),
             "max_speedup": fmt_speedup(r["max_speedup"]),

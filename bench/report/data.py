@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.schema import COLUMNS
 
 SHAPE_COLUMNS = ["batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional"]
 SETTING_COLUMNS = ["family", "device", "dtype", "mode"]
@@ -43,11 +44,15 @@ def load_run(run_dir: str | Path) -> Run:
         raise UsageError(f"cannot read {meta_path}: {exc}") from exc
     if not isinstance(meta, dict):
         raise UsageError(f"{meta_path} does not hold a JSON object")
-    measurements = _read_parquet(run_dir / "measurements.parquet", required=True)
+    top_ops = _read_parquet(run_dir / "top_ops.parquet", required=False)
+    if top_ops is not None and not (run_dir / "measurements.parquet").exists():
+        # a `rnnbench profile` run: operators only, no timing table
+        measurements = pd.DataFrame(columns=[*REQUIRED_COLUMNS, "case_id", "median_s", "correct"])
+    else:
+        measurements = _read_parquet(run_dir / "measurements.parquet", required=True)
     missing = [c for c in REQUIRED_COLUMNS if c not in measurements.columns]
     if missing:
         raise UsageError(f"{run_dir / 'measurements.parquet'} lacks columns: {', '.join(missing)}")
-    top_ops = _read_parquet(run_dir / "top_ops.parquet", required=False)
     return Run(run_dir=run_dir, meta=meta, measurements=measurements, top_ops=top_ops)
 
 
@@ -78,6 +83,9 @@ def _num(df: pd.DataFrame, column: str) -> pd.Series:
 def prepare(measurements: pd.DataFrame, peak_flops_per_s: dict | None = None) -> pd.DataFrame:
     """The measurements with what a reader compares: tokens/s, efficiency in %, speedup over native."""
     df = measurements.copy()
+    for column in COLUMNS:  # a run written by an older rnnbench may lack a column: show it as missing
+        if column not in df.columns:
+            df[column] = None
     for column in ("median_s", "flops", "achieved_flops_per_s", "efficiency"):
         df[column] = _num(df, column)
     df["correct"] = (
@@ -126,9 +134,9 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
     then within the measurement noise and the reader should not act on it.
     """
     rows = []
-    candidates = df[usable(df)]
+    is_usable = usable(df)
     for group, cases in df.groupby(GROUP_COLUMNS, sort=True, dropna=False):
-        ranked = candidates.loc[candidates.index.intersection(cases.index)].sort_values("median_s")
+        ranked = cases[is_usable.loc[cases.index]].sort_values("median_s")
         row = dict(zip(GROUP_COLUMNS, group))
         row["shape"] = cases["shape"].iloc[0]
         row["n_impls"] = int(cases["key"].nunique())
@@ -228,30 +236,36 @@ def select(df: pd.DataFrame, fixed: dict) -> pd.DataFrame:
     return df[mask]
 
 
-def operator_summary(top_ops: pd.DataFrame, measurements: pd.DataFrame, limit: int = 5) -> list[dict]:
-    """Per profiled case: its heaviest operators and how much self time went to ATen kernels vs the rest.
+def operator_summary(top_ops: pd.DataFrame, measurements: pd.DataFrame, limit: int = 8) -> list[dict]:
+    """Per profiled case: its heaviest operators, and how its self time splits into kernels vs Python.
 
-    Operators outside the `aten::` namespace (Python functions, autograd nodes, profiler ranges) are the
-    framework and interpreter overhead a faster implementation would remove.
+    Rows flagged `is_label` are record_function ranges (forward, backward, a time step): their self time
+    is Python running between operators, the overhead a fused or compiled implementation removes. Shares
+    are of the case's total self time, so what the listed rows leave is spent in operators not listed.
+    Tables without `is_label` fall back to the operator's namespace (`aten::` counts as a kernel).
     """
     cases = []
-    keys = measurements.drop_duplicates("case_id").set_index("case_id") if "case_id" in measurements else None
+    medians = {}
+    if "case_id" in measurements.columns and "median_s" in measurements.columns:
+        medians = measurements.drop_duplicates("case_id").set_index("case_id")["median_s"].to_dict()
     for case_id, ops in top_ops.groupby("case_id", sort=True):
         ops = ops.sort_values("share", ascending=False)
-        is_aten = ops["op"].astype(str).str.startswith("aten::")
-        total_share = float(ops["share"].sum())
-        aten_share = float(ops.loc[is_aten, "share"].sum())
-        median = np.nan
-        if keys is not None and case_id in keys.index:
-            median = keys.loc[case_id].get("median_s", np.nan)
+        if "is_label" in ops.columns:
+            python = ops["is_label"].fillna(False).astype(bool)
+        else:
+            python = ~ops["op"].astype(str).str.startswith("aten::")
+        share = pd.to_numeric(ops["share"], errors="coerce").fillna(0.0)
+        python_share = float(share[python].sum())
+        kernel_share = float(share[~python].sum())
         cases.append(
             {
                 "case_id": case_id,
                 "key": ops["key"].iloc[0],
-                "median_s": median,
-                "aten_share": aten_share,
-                "other_share": max(total_share - aten_share, 0.0),
-                "ops": ops.head(limit).to_dict("records"),
+                "median_s": medians.get(case_id, np.nan),
+                "python_share": python_share,
+                "kernel_share": kernel_share,
+                "unlisted_share": max(1.0 - python_share - kernel_share, 0.0),
+                "ops": [r | {"python": bool(p)} for r, p in zip(ops.head(limit).to_dict("records"), python)],
             }
         )
     return cases

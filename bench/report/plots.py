@@ -22,6 +22,7 @@ from bench.report import data  # noqa: E402
 MAX_SETTINGS = 3  # device/dtype combinations drawn; bounds the figure count on huge sweeps
 FACET_WIDTH_IN, FACET_HEIGHT_IN, DPI = 3.6, 2.6, 96
 BASELINE_COLOR = "#3b3b3b"
+PAGE_WIDTH_IN = 12.2  # the page's figure column at DPI
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ def _spans_decades(values: pd.Series) -> bool:
     return len(values) > 1 and values.max() / values.min() >= 10
 
 
+def _facet_width(columns: int, extra_in: float) -> float:
+    """Facets narrow down as families are added, so a figure fits the page without shrinking its text."""
+    return max(min(FACET_WIDTH_IN, (PAGE_WIDTH_IN - extra_in) / max(columns, 1)), 2.4)
+
+
 def _text_in(labels) -> float:
     """Rough width in inches of the longest label at the plots' font size."""
     return 0.075 * max((len(str(label)) for label in labels), default=0)
@@ -136,10 +142,11 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
     families = sorted(part["family"].unique())
     modes = [m for m in ("inference", "training") if m in set(part["mode"])]
     labels = [k for k in hue if k in set(part["label"])]
-    legend_in = max(_text_in(labels) + 0.8, 1.4)
+    legend_in = max(_text_in(labels) + 0.8, 1.6)
+    facet_in = _facet_width(len(families), 0.8 + legend_in)
     fig, axes = plt.subplots(
         len(modes), len(families), squeeze=False, sharex=True, sharey="row",
-        figsize=(FACET_WIDTH_IN * len(families) + 0.8 + legend_in, FACET_HEIGHT_IN * len(modes) + 1.0),
+        figsize=(facet_in * len(families) + 0.8 + legend_in, FACET_HEIGHT_IN * len(modes) + 1.0),
     )  # fmt: skip
     for i, mode in enumerate(modes):
         for j, family in enumerate(families):
@@ -163,6 +170,10 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
                 ax.set_ylabel(ylabel)
     if _spans_decades(part[x]):
         _log_scale(axes[0][0].xaxis)
+    sizes = sorted(pd.unique(part[x]))
+    if len(sizes) <= 8:  # sweep sizes are few: tick exactly at them, not at round numbers between
+        axes[0][0].set_xticks(sizes, [f"{size:g}" for size in sizes])
+        axes[0][0].xaxis.set_minor_locator(ticker.NullLocator())
     if log_y and _spans_decades(part[y]):
         for row in axes:
             _log_scale(row[0].yaxis)
@@ -256,8 +267,8 @@ def _efficiency(part, hue, where, tag):
 
 def _speedup_heatmap(verdict, where, tag):
     decided = verdict[verdict["speedup"].notna()]
-    if decided.empty:
-        return None
+    if decided.empty or decided["n_usable"].max() < 2:
+        return None  # nothing to compare with native
     fixed = _heatmap_slice(decided)
     rows = data.select(decided, fixed)
     panels = sorted(rows.groupby(["mode", "family"]).groups)
@@ -265,7 +276,7 @@ def _speedup_heatmap(verdict, where, tag):
     families = sorted(rows["family"].unique())
     fig, axes = plt.subplots(
         len(modes), len(families), squeeze=False,
-        figsize=(FACET_WIDTH_IN * len(families) + 1.2, FACET_HEIGHT_IN * len(modes) + 1.0),
+        figsize=(_facet_width(len(families), 1.2) * len(families) + 1.2, FACET_HEIGHT_IN * len(modes) + 1.0),
     )  # fmt: skip
     limit = max(float(np.abs(np.log2(rows["speedup"])).max()), 0.25)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
@@ -283,14 +294,20 @@ def _speedup_heatmap(verdict, where, tag):
                 for h in grid.columns:
                     value = grid.loc[b, h]
                     labels.loc[b, h] = "" if pd.isna(value) else f"×{value:.2f}\n{_safe(names.loc[b, h])}"
-            sns.heatmap(
-                np.log2(grid.astype(float)), ax=ax, cmap="RdYlGn", norm=norm, annot=labels.to_numpy(), fmt="",
-                annot_kws={"fontsize": 7}, cbar=False, linewidths=0.5, linecolor="white",
-            )  # fmt: skip
+            # pcolormesh + text rather than sns.heatmap, which redraws the whole figure once per panel
+            values = np.ma.masked_invalid(np.log2(grid.to_numpy(float)))
+            ax.pcolormesh(values, cmap="RdYlGn", norm=norm, edgecolors="white", linewidth=1.0)
+            ax.set_facecolor("#eeeeee")
+            ax.grid(False)
+            for r in range(grid.shape[0]):
+                for c in range(grid.shape[1]):
+                    shade = "white" if abs(float(values.filled(0.0)[r, c])) > 0.6 * limit else "#1f2328"
+                    ax.text(c + 0.5, r + 0.5, labels.iat[r, c], ha="center", va="center", fontsize=8, color=shade)
+            ax.set_xticks(np.arange(grid.shape[1]) + 0.5, [str(h) for h in grid.columns])
+            ax.set_yticks(np.arange(grid.shape[0]) + 0.5, [str(b) for b in grid.index])
             ax.set_title(f"{_safe(family)} · {mode}", fontsize=9)
             ax.set_xlabel("hidden_size (units)")
             ax.set_ylabel("batch (sequences)")
-            ax.invert_yaxis()
     _place(fig, wspace=0.3, hspace=0.45)
     return Figure(
         f"speedup-{tag}",

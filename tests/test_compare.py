@@ -1,0 +1,166 @@
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_runs import case, lognormal, row, run_json
+
+from bench.compare import compare_runs
+from bench.errors import UsageError
+
+
+def frame(rows):
+    return pd.DataFrame.from_records(rows)
+
+
+def verdicts(comparison):
+    return dict(
+        zip(comparison.changes["key"] + "|" + comparison.changes["batch"].astype(str), comparison.changes["verdict"])
+    )
+
+
+def test_verdicts_for_every_kind_of_change():
+    slow, fast, same = case("lstm", batch=1), case("gru", batch=1), case("rnn_tanh", batch=1)
+    broken, gone, added = case("rnn_relu", batch=1), case("lstm", batch=2), case("lstm", batch=3)
+    base = frame(
+        [
+            row(slow, "a", lognormal(1e-3, 20, 1)),
+            row(fast, "a", lognormal(1e-3, 20, 2)),
+            row(same, "a", lognormal(1e-3, 20, 3)),
+            row(broken, "a", lognormal(1e-3, 20, 4)),
+            row(gone, "a", lognormal(1e-3, 20, 5)),
+        ]
+    )
+    new = frame(
+        [
+            row(slow, "b", lognormal(1.3e-3, 20, 11)),
+            row(fast, "b", lognormal(0.7e-3, 20, 12)),
+            row(same, "b", lognormal(1e-3, 20, 13)),
+            row(broken, "b", lognormal(1e-3, 20, 14), correct=False),
+            row(added, "b", lognormal(1e-3, 20, 15)),
+        ]
+    )
+    result = compare_runs(base, new, run_json("a"), run_json("b"))
+    assert verdicts(result) == {
+        "lstm.native|1": "regression",
+        "gru.native|1": "improvement",
+        "rnn_tanh.native|1": "unchanged",
+        "rnn_relu.native|1": "failure",
+        "lstm.native|2": "only_base",
+        "lstm.native|3": "only_new",
+    }
+    assert result.failed
+    assert result.changes.iloc[0]["verdict"] == "regression"  # worst first
+    regression = result.changes[result.changes["verdict"] == "regression"].iloc[0]
+    assert regression["ratio_low"] < 1.3 < regression["ratio_high"]
+    assert regression["p_value"] < 0.01
+    assert (result.base_run_id, result.new_run_id) == ("a", "b")
+
+
+def test_small_noisy_shift_below_threshold_is_unchanged_and_gate_passes():
+    c = case()
+    base = frame([row(c, "a", lognormal(1e-3, 200, 1, spread=0.01))])
+    new = frame([row(c, "b", lognormal(1.04e-3, 200, 2, spread=0.01))])
+    result = compare_runs(base, new, threshold=0.10, alpha=0.01)
+    only = result.changes.iloc[0]
+    assert only["p_value"] < 1e-10  # the test alone would flag a 4% drift
+    assert only["verdict"] == "unchanged"
+    assert not result.failed
+    # with a 2% threshold the same data is a regression
+    assert compare_runs(base, new, threshold=0.02).changes.iloc[0]["verdict"] == "regression"
+
+
+def test_a_big_median_change_on_too_few_samples_is_incomparable_not_a_regression():
+    c = case()
+    result = compare_runs(frame([row(c, "a", [1e-3, 1.1e-3])]), frame([row(c, "b", [2e-3, 2.1e-3])]))
+    assert result.changes.iloc[0]["verdict"] == "incomparable"
+    assert "too few samples" in result.changes.iloc[0]["note"]
+    assert not result.failed
+
+
+def test_failures_fixed_and_skipped():
+    crashed, fixed, still, skipped = case(batch=1), case(batch=2), case(batch=3), case(batch=4)
+    base = frame(
+        [
+            row(crashed, "a", lognormal(1e-3, 10, 1)),
+            row(fixed, "a", None, status="timeout", error="over 60 s"),
+            row(still, "a", lognormal(1e-3, 10, 2), correct=False),
+            row(skipped, "a", None, status="skipped", error="lstm.x is unidirectional only"),
+        ]
+    )
+    new = frame(
+        [
+            row(crashed, "b", None, status="crashed", error="signal 6"),
+            row(fixed, "b", lognormal(1e-3, 10, 3)),
+            row(still, "b", lognormal(1e-3, 10, 4), correct=False),
+            row(skipped, "b", None, status="skipped", error="lstm.x is unidirectional only"),
+        ]
+    )
+    result = compare_runs(base, new)
+    by_batch = dict(zip(result.changes["batch"], zip(result.changes["verdict"], result.changes["note"])))
+    assert by_batch[1] == ("failure", "crashed: signal 6")
+    assert by_batch[2][0] == "fixed"
+    assert by_batch[3] == ("still_failing", "incorrect result")
+    assert by_batch[4] == ("incomparable", "lstm.x is unidirectional only")
+    assert result.failed  # the crash is new
+
+
+def test_relative_to_native_cancels_machine_drift():
+    # the new machine is 30% slower on everything; only premul really regressed (by 20% relative to native)
+    rows_a, rows_b = [], []
+    for seed, (family, impl, factor) in enumerate(
+        [("lstm", "native", 1.0), ("lstm", "premul", 1.2), ("gru", "native", 1.0), ("gru", "premul", 1.0)]
+    ):
+        c = case(family, impl)
+        rows_a.append(row(c, "a", lognormal(1e-3, 30, seed)))
+        rows_b.append(row(c, "b", lognormal(1.3e-3 * factor, 30, 100 + seed)))
+    base, new = frame(rows_a), frame(rows_b)
+    raw = compare_runs(base, new)
+    assert set(raw.changes["verdict"]) == {"regression"}
+    relative = compare_runs(base, new, relative_to="native")
+    got = dict(zip(relative.changes["key"], relative.changes["verdict"]))
+    assert got == {
+        "lstm.premul": "regression",
+        "gru.premul": "unchanged",
+        "lstm.native": "incomparable",
+        "gru.native": "incomparable",
+    }
+    lstm = relative.changes[relative.changes["key"] == "lstm.premul"].iloc[0]
+    assert lstm["ratio"] == pytest.approx(1.2, rel=0.05)
+
+
+def test_relative_to_without_reference_case_is_incomparable():
+    premul, native = case("lstm", "premul"), case("gru", "native")
+    base = frame([row(premul, "a", lognormal(1e-3, 20, 1)), row(native, "a", lognormal(1e-3, 20, 3))])
+    new = frame([row(premul, "b", lognormal(2e-3, 20, 2)), row(native, "b", lognormal(1e-3, 20, 4))])
+    result = compare_runs(base, new, relative_to="native")
+    premul_row = result.changes[result.changes["key"] == "lstm.premul"].iloc[0]
+    assert premul_row["verdict"] == "incomparable"
+    assert "no ok native case" in premul_row["note"]
+    with pytest.raises(UsageError, match="no successful nothere case"):
+        compare_runs(base, new, relative_to="nothere")
+
+
+def test_environment_differences_are_warned():
+    c = case()
+    base, new = frame([row(c, "a", lognormal(1e-3, 9, 1))]), frame([row(c, "b", lognormal(1e-3, 9, 2))])
+    result = compare_runs(base, new, run_json("a"), run_json("b", host="other", torch="2.14.0"))
+    assert any("machine: ci-runner-1 (base) vs other (new)" in w for w in result.warnings)
+    assert any("torch: 2.13.0+cpu (base) vs 2.14.0 (new)" in w for w in result.warnings)
+    assert compare_runs(base, new, run_json("a"), run_json("b")).warnings == ()
+
+
+def test_no_common_cases_and_bad_parameters_are_usage_errors():
+    a = frame([row(case(batch=1), "a", [1e-3] * 5)])
+    b = frame([row(case(batch=2), "b", [1e-3] * 5)])
+    with pytest.raises(UsageError, match="no cases in common"):
+        compare_runs(a, b)
+    with pytest.raises(UsageError, match="alpha"):
+        compare_runs(a, a, alpha=1.5)
+
+
+def test_zero_variance_and_missing_samples():
+    same, moved, empty = case(batch=1), case(batch=2), case(batch=3)
+    base = frame([row(same, "a", [1e-3] * 8), row(moved, "a", [1e-3] * 8), row(empty, "a", [1e-3] * 8)])
+    new = frame([row(same, "b", [1e-3] * 8), row(moved, "b", [1.5e-3] * 8), row(empty, "b", [])])
+    got = dict(zip(compare_runs(base, new).changes["batch"], compare_runs(base, new).changes["verdict"]))
+    assert got == {1: "unchanged", 2: "regression", 3: "incomparable"}
+    assert np.isnan(compare_runs(base, new).changes.set_index("batch").loc[3, "ratio"])

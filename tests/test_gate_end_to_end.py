@@ -1,0 +1,126 @@
+"""The gate on real sweeps: a plugin slows one implementation; `compare` and `ci` on real run directories."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.rounds import Side, pool_rounds, round_order, run_rounds
+
+ROOT = Path(__file__).resolve().parent.parent
+SLOWDOWN = ROOT / "bench" / "plugins" / "slowdown.py"
+TINY = ["--impl", "lstm.native", "--mode", "inference", "--no-check", "--budget-s", "0.2"]
+
+
+def test_round_order_alternates():
+    sides = [Side("base", Path("a")), Side("new", Path("b"))]
+    assert [[s.name for s in round_order(sides, i)] for i in range(3)] == [
+        ["base", "new"],
+        ["new", "base"],
+        ["base", "new"],
+    ]
+
+
+def test_pooling_rounds_keeps_every_sample_and_the_worst_status():
+    def frame(run_id, ok_samples, crash=False, correct=True):
+        return pd.DataFrame.from_records(
+            [
+                {"case_id": "a", "key": "lstm.native", "status": "ok", "samples_s": ok_samples, "correct": correct},
+                {"case_id": "b", "key": "gru.native", "status": "crashed" if crash else "ok",
+                 "samples_s": None if crash else [1.0], "correct": None if crash else True, "error": "signal 6"},
+            ]
+        )  # fmt: skip
+
+    pooled = pool_rounds([frame("r1", [1.0, 2.0]), frame("r2", [3.0], crash=True, correct=False)], "pooled")
+    a, b = pooled.set_index("case_id").loc["a"], pooled.set_index("case_id").loc["b"]
+    assert a["samples_s"] == [1.0, 2.0, 3.0] and a["n_samples"] == 3 and a["median_s"] == 2.0
+    assert a["correct"] is not None and not a["correct"]  # incorrect in one round is incorrect
+    assert b["status"] == "crashed" and b["samples_s"] == [1.0]
+    assert set(pooled["run_id"]) == {"pooled"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["ci", "--base", "no-such-revision-xyz"], "unknown git revision"),
+        (["ci", "--base", "HEAD", "--rounds", "0"], "--rounds must be at least 1"),
+        (["ci", "--base", "HEAD", "--config", "missing.toml"], "no sweep spec"),
+    ],
+)
+def test_ci_bad_input(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_ci_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
+    """`ci` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "1", "--out", str(tmp_path / "ci"),
+         "--sweep-args", " ".join(TINY), "--new-plugin", str(SLOWDOWN), "--json", str(tmp_path / "c.json"),
+         "--markdown", str(tmp_path / "s.md"), "--html", str(tmp_path / "c.html")],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), RNNBENCH_SLOWDOWN="lstm.native=9"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # ten times the work: far beyond what a busy shared machine swings by between two sweeps
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "round 1/1: measuring base" in done.stderr and "round 1/1: measuring new" in done.stderr
+    changes = json.loads((tmp_path / "c.json").read_text())["changes"]
+    assert [(c["key"], c["verdict"]) for c in changes] == [("lstm.native", "regression")]  # matched by identity
+    assert changes[0]["ratio"] > 3
+    assert "lstm.native inference b4 t16 i32 h32 float32 cpu" in (tmp_path / "s.md").read_text()
+    assert (tmp_path / "c.html").stat().st_size > 10_000  # the embedded plot
+
+    pooled = sorted(p.name for p in (tmp_path / "ci").iterdir() if p.name != "rounds")
+    assert [name.rsplit("-", 1)[1] for name in pooled] == ["base", "new"]
+    base_meta = json.loads((tmp_path / "ci" / pooled[0] / "run.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert base_meta["environment"]["git_commit"] == head and base_meta["rounds"] == ["base-round1"]
+    worktree = done.stderr.split("checked out in ", 1)[1].split()[0]
+    assert not Path(worktree).exists()
+    listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert worktree not in listed  # the temporary worktree is gone
+
+
+STUB_SWEEP = """
+import json, sys, time
+from pathlib import Path
+args = sys.argv[1:]
+out, run_id = Path(args[args.index("--out") + 1]), args[args.index("--run-id") + 1]
+start = time.time()
+time.sleep(0.3)
+(out / run_id).mkdir(parents=True)
+(out / run_id / "measurements.parquet").write_text("")
+(out / run_id / "run.json").write_text(json.dumps({"run_id": run_id, "span": [start, time.time()]}))
+"""
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_rounds_alternate_or_run_together(tmp_path, simultaneous):
+    # a stand-in tree whose `python -m bench sweep` only records when it ran
+    for name in ("base", "new"):
+        (tmp_path / name / "bench").mkdir(parents=True)
+        (tmp_path / name / "bench" / "__init__.py").write_text("")
+        (tmp_path / name / "bench" / "__main__.py").write_text(STUB_SWEEP)
+    sides = [Side("base", tmp_path / "base"), Side("new", tmp_path / "new")]
+    measured = run_rounds(sides, 2, tmp_path / "spec.toml", tmp_path / "out", log=lambda _: None,
+                          simultaneous=simultaneous)  # fmt: skip
+    spans = {
+        (side, index): json.loads((run_dir / "run.json").read_text())["span"]
+        for side, dirs in measured.items()
+        for index, run_dir in enumerate(dirs)
+    }
+    for index in range(2):
+        (base_start, base_end), (new_start, new_end) = spans["base", index], spans["new", index]
+        if simultaneous:
+            assert base_start < new_end and new_start < base_end  # overlapping
+        elif index == 0:
+            assert base_end <= new_start  # base first
+        else:
+            assert new_end <= base_start  # then new first
