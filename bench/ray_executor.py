@@ -102,8 +102,9 @@ _NODE_FACTS = ray.remote(_node_facts)
 _MEASURE = ray.remote(_measure)
 
 
-def connect(address: str | None) -> bool:
-    """Join the cluster at `address`, or start a local instance sized to this machine's cores.
+def connect(address: str | None, threads: int = 1) -> bool:
+    """Join the cluster at `address`, or start a local instance with one core fewer than this machine has
+    (as the local executor leaves one core to the rest of the machine), and at least `threads`.
 
     Returns whether we started the instance (and so must shut it down)."""
     if ray.is_initialized():
@@ -115,7 +116,7 @@ def connect(address: str | None) -> bool:
             return False
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         # "local": a fresh instance even if `ray start` left a cluster on this machine (RAY_ADDRESS included)
-        ray.init(address="local", num_cpus=cores, include_dashboard=False, **options)
+        ray.init(address="local", num_cpus=max(cores - 1, threads, 1), include_dashboard=False, **options)
         return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -246,7 +246,7 @@ def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
         from bench import ray_executor
     except ImportError:
         raise UsageError("--executor ray needs Ray: pip install 'rnnbench[ray]'") from None
-    started = ray_executor.connect(executor["address"])
+    started = ray_executor.connect(executor["address"], threads)
     try:
         ray_executor.check_resources(cases, threads)
     except UsageError:
