@@ -7,8 +7,17 @@ TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+# Ray (the --executor ray extra, ~330 MB, ~1 min to install) is in by default so its end-to-end test runs; EXTRAS=test drops it
+EXTRAS ?= test,ray
+# make profile: natives of every family and LSTM's eager, scripted and step-compiled loops, training at one
+# mid-sized shape (whole-loop torch.compile is left out: minutes of compilation). make tensorboard: all of results/.
+PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --impl lstm.compile_step \
+	--batch 32 --seq-len 64 --hidden-size 256 --mode training
+TRACES ?= results
+PORT ?= 6006
 
-.PHONY: venv test lint bench report clean-venv ci-bench validate-gate
+.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -16,7 +25,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 lint: venv
@@ -24,6 +33,35 @@ lint: venv
 
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+profile: venv
+	$(PY) -m bench profile $(PROFILE_ARGS) --out results
+
+tensorboard: venv
+	$(PY) -m tensorboard.main --logdir $(TRACES) --host 127.0.0.1 --port $(PORT)
+
+report: venv
+	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run_id>" >&2; exit 2; }
+	$(PY) -m bench report $(RUN)
+
+# The default CPU sweep: summary, result files and report paths are printed; the last line is the run dir.
+bench: venv
+	$(PY) -m bench sweep --config $(CONFIG) $(BENCH_ARGS)
+
+show: venv
+	$(PY) -m bench show $(RUN)
+
+# How background load and the thread count change timings here (the reason for the default thread count).
+noise-check: venv
+	$(PY) -m bench.noise_check
+
+# On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
+# (measurements, run.json with the exact command, and the report beside them).
+gpu-reference: venv
+	@gpu=$$($(PY) -c 'import torch, re; print(re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name()).strip("-"))') \
+	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
+	$(PY) -m bench sweep --config bench/configs/gpu.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
+	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
 
 clean-venv:
 	rm -rf $(VENV)

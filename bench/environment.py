@@ -70,3 +70,14 @@ def default_threads() -> int:
     except AttributeError:
         cores = os.cpu_count() or 1
     return max(1, cores - 1)
+
+
+def check_devices(devices) -> None:
+    """A device this machine does not have is bad input, caught before any work starts."""
+    from bench.errors import UsageError
+
+    for device in devices:
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} requested but CUDA is not available on this machine")
+        if str(device).startswith("cuda:") and int(str(device).split(":", 1)[1]) >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")

@@ -92,7 +92,10 @@ def _check(workload: Workload, case: Case, gradients: bool) -> dict:
     }
 
 
-def measure_case(case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None) -> dict:
+def measure_case(
+    case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None, repeat: bool = False
+) -> dict:
+    """One round of a case. A repeat round (`repeat`) only times: memory and correctness come from the first."""
     row = base_row(case, threads)
     wall_start = time.perf_counter()
     torch.set_num_threads(threads)
@@ -122,6 +125,10 @@ def measure_case(case: Case, timing: Timing, threads: int, peak_flops_per_s: flo
                 row.update(_split_training(workload, timing, threads, per_call_s))
                 if row["backward_median_s"] is None:
                     row["backward_median_s"] = max(row["median_s"] - row["forward_median_s"], 0.0)
+            row["status"] = "ok"
+            if repeat:
+                row["wall_s"] = time.perf_counter() - wall_start
+                return row
             if timing.memory:
                 row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
             flops = case_flops(case)
@@ -130,7 +137,6 @@ def measure_case(case: Case, timing: Timing, threads: int, peak_flops_per_s: flo
             if peak_flops_per_s:
                 row["peak_flops_per_s"] = peak_flops_per_s
                 row["efficiency"] = row["achieved_flops_per_s"] / peak_flops_per_s
-            row["status"] = "ok"
             if timing.check:
                 try:
                     row.update(_check(workload, case, gradients=case.mode == "training"))
@@ -144,4 +150,26 @@ def measure_case(case: Case, timing: Timing, threads: int, peak_flops_per_s: flo
         if case.device.startswith("cuda"):
             torch.cuda.empty_cache()
     row["wall_s"] = time.perf_counter() - wall_start
+    return row
+
+
+def pool_rounds(previous: dict, repeat: dict) -> dict:
+    """A case's row after one more round: samples pooled, statistics recomputed from all of them.
+
+    Forward and backward medians are the mean of the rounds' medians (their samples are not kept).
+    """
+    if repeat.get("status") != "ok":
+        return previous  # a later round that failed leaves the measured rounds as they were
+    rounds = int(previous.get("rounds") or 1)
+    samples = list(previous["samples_s"]) + list(repeat["samples_s"])
+    row = {**previous, **summarize(samples).as_dict(), "samples_s": samples, "rounds": rounds + 1}
+    for key in ("forward_median_s", "backward_median_s"):
+        if previous.get(key) is not None and repeat.get(key) is not None:
+            row[key] = (previous[key] * rounds + repeat[key]) / (rounds + 1)
+    row["calls_per_sample"] = max(int(previous.get("calls_per_sample") or 1), int(repeat["calls_per_sample"]))
+    if row.get("flops"):
+        row["achieved_flops_per_s"] = row["flops"] / row["median_s"]
+        if row.get("peak_flops_per_s"):
+            row["efficiency"] = row["achieved_flops_per_s"] / row["peak_flops_per_s"]
+    row["wall_s"] = float(previous.get("wall_s") or 0.0) + float(repeat.get("wall_s") or 0.0)
     return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from bench.cases import Case
@@ -21,7 +22,9 @@ def outcome(row: dict) -> str:
     if status == "ok":
         median = row.get("median_s") or float("nan")
         spread = row.get("iqr_s") or 0.0
-        text = f"ok {format_seconds(median)} (IQR {100 * spread / median:.0f}%, n={row.get('n_samples')})"
+        rounds = int(row.get("rounds") or 1)
+        pooled = f", {rounds} rounds pooled" if rounds > 1 else ""
+        text = f"ok {format_seconds(median)} (IQR {100 * spread / median:.0f}%, n={row.get('n_samples')}{pooled})"
         return text + ("" if row.get("correct") is not False else "  INCORRECT")
     return f"{status}: {row.get('error') or ''}"[:160]
 
@@ -42,7 +45,7 @@ class Progress:
 
             if self._bar is None or self._bar.total != total:
                 self.close()
-                self._bar = tqdm(total=total, file=self.stream, unit="case", dynamic_ncols=True)
+                self._bar = tqdm(total=total, file=self.stream, unit="case", **_width(self.stream))
             if row is None:
                 self._bar.set_description_str(describe(case))
             else:
@@ -56,3 +59,13 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _width(stream) -> dict:
+    """Follow the terminal's size; one that reports none (0 x 0, as some CI pseudo-terminals do) gets
+    120 x 40, since tqdm draws nothing in zero rows."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, AttributeError, ValueError):
+        size = os.terminal_size((0, 0))
+    return {"dynamic_ncols": True} if size.columns > 0 and size.lines > 0 else {"ncols": 120, "nrows": 40}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import store
 from bench.cases import Case
-from bench.measure import base_row
+from bench.measure import base_row, pool_rounds
 from bench.spec import Timing
 
 STARTUP_TIMEOUT_S = 120.0
@@ -48,7 +48,7 @@ class Worker:
         cmd = [sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
         for plugin in self.plugins:
             cmd += ["--plugin", str(Path(plugin).resolve())]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
         project_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,9 +147,14 @@ class Runner:
         except (WorkerDied, WorkerTimeout):
             return None
 
-    def run_case(self, case: Case, peak_flops_per_s: float | None) -> dict:
+    def run_case(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict:
         offset = self.worker.log_path.stat().st_size if self.worker.log_path.exists() else 0
-        message = {"case": asdict(case), "timing": asdict(self.timing), "peak_flops_per_s": peak_flops_per_s}
+        message = {
+            "case": asdict(case),
+            "timing": asdict(self.timing),
+            "peak_flops_per_s": peak_flops_per_s,
+            "repeat": repeat,
+        }
         start = time.perf_counter()
         try:
             row = self.worker.request(message, self.timing.timeout_s)
@@ -169,6 +174,19 @@ class Runner:
         row.setdefault("wall_s", time.perf_counter() - start)
         return row
 
+    def profile(self, case: Case, **options) -> dict:
+        """Profile a case in the worker (bench.profiling.profile_request); in a sweep, after all timing."""
+        message = {
+            "profile": asdict(case),
+            "traces": str(self.run_dir / "traces"),
+            "run_id": self.run_id,
+            "options": options,
+        }
+        try:
+            return self.worker.request(message, self.timing.timeout_s)
+        except (WorkerDied, WorkerTimeout) as exc:
+            return {"error": str(exc)}
+
     def close(self) -> None:
         self.worker.stop()
 
@@ -179,17 +197,44 @@ def run_cases(
     peaks: dict[str, float | None],
     progress: ProgressFn | None = None,
 ) -> None:
-    """Measure every case not yet in the run's table, appending each row as it finishes."""
-    done = store.finished_case_ids(runner.run_dir)
-    todo = [(case, reason) for case, reason in cases if case.case_id not in done]
-    for index, (case, reason) in enumerate(todo, start=1):
+    """Measure every case not yet in the run's table, appending each row as it finishes.
+
+    With `timing.rounds` > 1 the whole list is measured again, round after round, and each ok case's
+    samples are pooled: a burst of background load then hits one round of many cases instead of all
+    the samples of one, and slow drift spreads over every case alike. Resuming continues the rounds.
+    """
+    frame = store.read_measurements(runner.run_dir)
+    rows = {r["case_id"]: r for r in frame.to_dict("records")} if len(frame) else {}
+    rounds = runner.timing.rounds
+    work: list[tuple[int, Case, str | None]] = []
+    for number in range(1, rounds + 1):
+        for case, reason in cases:
+            previous = rows.get(case.case_id)
+            if number == 1 and previous is None:
+                work.append((number, case, reason))
+            elif number > 1 and reason is None and (previous is None or _needs_round(previous, number)):
+                work.append((number, case, reason))
+    for index, (number, case, reason) in enumerate(work, start=1):
         if progress:
-            progress(index, len(todo), case, None)
-        if reason is not None:
-            row = skipped_row(case, reason, runner.threads)
+            progress(index, len(work), case, None)
+        if number == 1:
+            row = (
+                skipped_row(case, reason, runner.threads)
+                if reason is not None
+                else runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"))
+            )
+            row["rounds"] = 1 if row.get("status") == "ok" else None
         else:
-            row = runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"))
+            previous = rows.get(case.case_id)
+            if previous is None or previous.get("status") != "ok":
+                continue  # the first round did not measure it: nothing to pool with
+            row = pool_rounds(previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True))
         row["run_id"] = runner.run_id
+        rows[case.case_id] = row
         store.append_rows(runner.run_dir, [row])
         if progress:
-            progress(index, len(todo), case, row)
+            progress(index, len(work), case, row)
+
+
+def _needs_round(row: dict, number: int) -> bool:
+    return row.get("status") == "ok" and int(row.get("rounds") or 1) < number

@@ -41,6 +41,7 @@ COLUMNS: dict[str, str] = {
     "calls_per_sample": "each sample is the mean time of a block of this many calls",
     "forward_median_s": "training mode: median of forward alone (with autograd recording)",
     "backward_median_s": "training mode: median of backward alone",
+    "rounds": "interleaved rounds whose samples are pooled in samples_s",
     "first_call_s": "the first call, compile and warm-up included",
     "peak_mem_bytes": "peak extra memory of one call above what existed before it",
     "flops": "analytic FLOPs of one call (x3 for training)",
@@ -51,7 +52,8 @@ COLUMNS: dict[str, str] = {
     "rel_err": "||got - ref|| / ||ref|| over output and final state",
     "grad_rel_err": "largest norm-wise relative error over gradients (training)",
     "correct": "errors within the dtype's tolerance",
-    "host": "machine the case ran on",
+    "host": "machine (hostname) the case ran on; with --executor ray, the Ray node's",
+    "node_id": "Ray node the case ran on (--executor ray); empty for the local executor",
     "started_at": "ISO time the case started",
     "wall_s": "wall time spent on the case, set-up and checks included",
 }

@@ -56,6 +56,7 @@ class Timing:
     target_rel_iqr: float = 0.05  # stop early once IQR/median is below this
     min_samples: int = 10
     warmup_calls: int = 2
+    rounds: int = 1  # times through the whole case list; samples of all rounds are pooled per case
     timeout_s: float = 300.0  # per case, set-up and compile included
     check: bool = True  # correctness against the float64 reference, per case
     memory: bool = True
@@ -68,7 +69,12 @@ class SweepSpec:
     timing: Timing = field(default_factory=Timing)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The TOML form (name, [[grid]], [timing]): `spec_from_dict(spec.as_dict()) == spec`."""
+        return {
+            "name": self.name,
+            "grid": [dataclasses.asdict(g) for g in self.grids],
+            "timing": dataclasses.asdict(self.timing),
+        }
 
 
 def _as_tuple(name: str, value) -> tuple:
@@ -159,6 +165,8 @@ def validate(spec: SweepSpec, where: str) -> None:
             raise UsageError(f"{where}: timing.{name} must be a positive number, got {value!r}")
     if t.budget_s < t.min_time_s:
         raise UsageError(f"{where}: timing.budget_s ({t.budget_s}) is below timing.min_time_s ({t.min_time_s})")
+    if not isinstance(t.rounds, int) or t.rounds < 1:
+        raise UsageError(f"{where}: timing.rounds must be a positive integer, got {t.rounds!r}")
     for name in ("threads", "min_samples", "warmup_calls"):
         value = getattr(t, name)
         if not isinstance(value, int) or value < 0:

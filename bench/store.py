@@ -68,10 +68,12 @@ def read_meta(run_dir: str | Path) -> dict:
     path = Path(run_dir) / RUN_JSON
     try:
         return json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise UsageError(f"not a run directory (no {RUN_JSON}): {run_dir}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"corrupt {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def update_meta(run_dir: str | Path, **fields) -> dict:

@@ -23,7 +23,26 @@ def _clean(value):
     return value
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the process that started it dies.
+
+    A sweep or Ray worker killed mid-case (SIGKILL, a cancelled task, a cluster shutting down) must not
+    leave a worker behind that goes on hanging or burning cores, which would also disturb later timings.
+    """
+    parent = os.environ.get("RNNBENCH_PARENT_PID")
+    if not sys.platform.startswith("linux") or not parent:
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != int(parent):  # the parent died before the prctl
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _die_with_parent()
     parser = argparse.ArgumentParser(prog="bench.worker")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--plugin", action="append", default=[])
@@ -58,9 +77,25 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"matmul peak for {device}/{dtype} failed: {exc}", file=sys.stderr)
                 value = None
             reply = {"peak_flops_per_s": value}
+        elif "environment" in request:  # the node's facts, for run.json, when cases run on other machines
+            from bench.environment import collect
+
+            reply = collect(args.threads)
+        elif "profile" in request:  # after timing, on calls of its own: see bench/profiling.py
+            from bench.profiling import profile_request
+
+            reply = profile_request(
+                Case(**request["profile"]), request["traces"], request["run_id"], **request.get("options", {})
+            )
         else:
             case = Case(**request["case"])
-            reply = measure_case(case, Timing(**request["timing"]), args.threads, request.get("peak_flops_per_s"))
+            reply = measure_case(
+                case,
+                Timing(**request["timing"]),
+                args.threads,
+                request.get("peak_flops_per_s"),
+                repeat=bool(request.get("repeat")),
+            )
         protocol.write(json.dumps({k: _clean(v) for k, v in reply.items()}) + "\n")
     return 0
 

@@ -17,11 +17,12 @@ from implementations.families import make_inputs, make_reference
 
 
 @contextmanager
-def matmul_precision(case: Case):
-    """TF32 for the `tf32` dtype on CUDA, exact float32 otherwise; restored afterwards."""
+def matmul_precision(case: Case | str):
+    """TF32 for the `tf32` dtype (a Case or a dtype name) on CUDA, exact float32 otherwise; restored afterwards."""
+    dtype = case if isinstance(case, str) else case.dtype
     old_matmul = torch.backends.cuda.matmul.allow_tf32
     old_cudnn = torch.backends.cudnn.allow_tf32
-    tf32 = case.dtype == "tf32"
+    tf32 = dtype == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     try:
@@ -54,6 +55,8 @@ class Workload:
     def backward(self, output, retain_graph: bool = False) -> None:
         """Backward of a forward's output (output[0] is the sequence output); gradients start afresh."""
         self.model.zero_grad(set_to_none=True)
+        for tensor in self.inputs:
+            tensor.grad = None
         torch.autograd.backward(output[0], self.grad_output, retain_graph=retain_graph)
 
     def step(self) -> None:
@@ -61,6 +64,10 @@ class Workload:
         output = self.forward()
         if self.case.mode == "training":
             self.backward(output)
+
+    @property
+    def inputs(self) -> list[torch.Tensor]:
+        return [self.x, *_flatten_state(self.state)]
 
     def synchronize(self) -> None:
         if self.x.device.type == "cuda":
@@ -75,7 +82,16 @@ def prepare(case: Case, seed: int = 0) -> Workload:
     )
     with matmul_precision(case):
         model = impl.build(reference, case.device, case.torch_dtype)
-    x, state = make_inputs(reference, case.batch, case.seq_len, device=case.device, dtype=case.torch_dtype)
+    # In training, x and h0 (c0) take gradients as they do inside a deeper model (x from an embedding or a
+    # lower layer), which is also what the correctness check asks of a compiled model: no recompilation.
+    x, state = make_inputs(
+        reference,
+        case.batch,
+        case.seq_len,
+        device=case.device,
+        dtype=case.torch_dtype,
+        requires_grad=case.mode == "training",
+    )
     directions = 2 if case.bidirectional else 1
     grad_output = torch.randn(
         case.batch, case.seq_len, case.hidden_size * directions, dtype=case.torch_dtype, device=case.device

@@ -72,8 +72,9 @@ def test_expand_keeps_unsupported_cases_with_reason():
 
 
 def test_expand_deduplicates_overlapping_grids():
-    spec = spec_from_dict({"impls": ["gru.native"], "modes": ["inference"], "grid": [{"batch": [1, 2]},
-                                                                                     {"batch": [2, 3]}]})
+    spec = spec_from_dict(
+        {"impls": ["gru.native"], "modes": ["inference"], "grid": [{"batch": [1, 2]}, {"batch": [2, 3]}]}
+    )
     ids = [c.case_id for c, _ in expand(spec, registry.all())]
     assert len(ids) == len(set(ids)) == 3
 
@@ -82,3 +83,8 @@ def test_case_id_is_stable_and_complete():
     case = Case("lstm.native", "lstm", "native", "cpu", "float32", "training", 2, 3, 4, 5, 2, True)
     assert case.case_id == "lstm.native|cpu|float32|training|b2|t3|i4|h5|l2|bi"
     assert "|" not in case.slug
+
+
+def test_spec_round_trips_through_its_dict_form():
+    spec = spec_from_dict({"impls": ["gru.*"], "grid": [{"batch": [1]}, {"seq_len": [3]}], "timing": {"budget_s": 3}})
+    assert spec_from_dict(spec.as_dict()) == spec

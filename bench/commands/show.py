@@ -30,6 +30,34 @@ def render(run_dir, baseline: str = "native") -> str:
         f"{env.get('cpu_model', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')}"
         + (f", GPU {', '.join(env['gpus'])}" if env.get("gpus") else "")
     )
+    hosts = sorted(frame["host"].dropna().unique()) if "host" in frame else []
+    if len(hosts) > 1:  # one machine's timings are never compared with another's
+        described = meta.get("machines") or {}
+        lines.append(
+            f"cases ran on {len(hosts)} machines: "
+            + ", ".join(f"{h} ({(frame['host'] == h).sum()} cases{_cpu(described.get(h))})" for h in hosts)
+        )
+        for host in hosts:
+            lines += [
+                "",
+                color(f"on {host}:", "bold", colored),
+                *_fastest(frame[frame["host"] == host], baseline, colored, "on this machine"),
+            ]
+    else:
+        lines += ["", *_fastest(frame, baseline, colored)]
+    bad = problems(frame)
+    if len(bad):
+        lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]
+        lines += [f"  {color(p.problem, 'red', colored)}  {p.case_id}  {p.error or ''}" for p in bad.itertuples()]
+    return "\n".join(lines)
+
+
+def _cpu(host: dict | None) -> str:
+    model = ((host or {}).get("environment") or {}).get("cpu_model")
+    return f", {model}" if model else ""
+
+
+def _fastest(frame, baseline: str, colored: bool, where: str = "in this run") -> list[str]:
     best = fastest_per_shape(frame, baseline)
     if len(best):
         table = []
@@ -53,21 +81,14 @@ def render(run_dir, baseline: str = "native") -> str:
                     r.n_impls,
                 ]
             )
-        lines += [
-            "",
+        return [
             format_table(
                 ["family", "mode", "dtype", "shape", "fastest", "median", baseline, "speedup", "impls"],
                 table,
                 align_right=(5, 6, 7, 8),
             ),
         ]
-    else:
-        lines += ["", "no successful, correct case in this run"]
-    bad = problems(frame)
-    if len(bad):
-        lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]
-        lines += [f"  {color(p.problem, 'red', colored)}  {p.case_id}  {p.error or ''}" for p in bad.itertuples()]
-    return "\n".join(lines)
+    return [f"no successful, correct case {where}"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,14 +7,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
 from bench import store
 from bench.cases import expand
-from bench.environment import collect, default_threads
+from bench.environment import check_devices, collect, default_threads
 from bench.errors import UsageError
 from bench.progress import Progress
 from bench.runner import Runner, run_cases
+from bench.shard import parse_shard, select_shard, shard_run_id
 from bench.spec import SweepSpec, load_spec, spec_from_dict, with_overrides
 from bench.summary import status_counts
 from implementations import registry
@@ -63,12 +62,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     parser.add_argument("--budget-s", type=float, help="time budget per timed quantity of a case")
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
+    parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check of each case")
     parser.add_argument("--out", default="results", help="parent folder of run directories (results)")
     parser.add_argument("--run-id", help="name of the run directory (default: time stamp + random suffix)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; re-runs nothing measured")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+    parser.add_argument(
+        "--shard", metavar="K/N", help="run only shard K of N (balanced by FLOPs); merge with 'rnnbench merge'"
+    )
     parser.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto")
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="local: one isolated worker here (default); ray: each case a Ray task (pip install rnnbench[ray])",
+    )
+    parser.add_argument(
+        "--address",
+        help="with --executor ray: the cluster to join (auto, HOST:PORT, ray://HOST:10001); default: local Ray",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, write a profiler trace and top operators for every ok case",
+    )
 
 
 def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
@@ -88,7 +105,12 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
     )
     timing = {
         k: v
-        for k, v in {"threads": args.threads, "budget_s": args.budget_s, "timeout_s": args.timeout_s}.items()
+        for k, v in {
+            "threads": args.threads,
+            "budget_s": args.budget_s,
+            "timeout_s": args.timeout_s,
+            "rounds": args.rounds,
+        }.items()
         if v is not None
     }
     if args.no_check:
@@ -103,13 +125,6 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
 
         validate(spec, "command line")
     return spec
-
-
-def _check_devices(spec: SweepSpec) -> None:
-    for grid in spec.grids:
-        for device in grid.devices:
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise UsageError(f"device {device!r} requested but CUDA is not available on this machine")
 
 
 def _plugins(args: argparse.Namespace) -> list[str]:
@@ -127,57 +142,90 @@ def run(args: argparse.Namespace) -> int:
         for path in plugins:
             load_plugin(path)
         run_id = meta["run_id"]
+        shard = meta.get("shard")
+        recorded = meta.get("executor") or {}
+        executor = {
+            "name": args.executor or recorded.get("name", "local"),
+            "address": args.address or recorded.get("address"),
+        }
     else:
         spec = _spec_from_args(args)
         plugins = _plugins(args)
+        shard = None
+        if args.shard:
+            index, count = parse_shard(args.shard)
+            shard = {"index": index, "count": count}
+        executor = {"name": args.executor or "local", "address": args.address}
+    if executor["address"] and executor["name"] != "ray":
+        raise UsageError("--address needs --executor ray")
+    timing = spec.timing
+    if executor["name"] == "ray" and (timing.rounds > 1 or args.profile):
+        raise UsageError("--rounds above 1 and --profile need the local executor (they pool or profile on one machine)")
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
-    _check_devices(spec)
+    if executor["name"] == "local":  # with Ray, the cluster's GPUs count, not this machine's
+        for grid in spec.grids:
+            check_devices(grid.devices)
     cases = expand(spec, registry.all())
     if not cases:
         raise UsageError("the spec selects no case")
+    if shard:
+        cases = select_shard(cases, shard["index"], shard["count"])
     threads = spec.timing.threads or default_threads()
-
-    if not args.resume:
-        run_id = args.run_id or store.new_run_id()
-        if "/" in run_id or run_id in ("", ".", ".."):
-            raise UsageError(f"invalid run id {run_id!r}")
-        meta = {
-            "command": ["rnnbench", *sys.argv[1:]],
-            "spec": spec.as_dict(),
-            "plugins": plugins,
-            "environment": collect(threads),
-            "started_at": _now(),
-            "finished_at": None,
-            "status": "running",
-            "peak_flops_per_s": {},
-        }
-        run_dir = store.create_run(args.out, run_id, meta)
-    else:
-        store.update_meta(run_dir, status="running", resumed_at=_now())
-
-    runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
-    progress = Progress(args.progress)
-    runner = Runner(run_dir, run_id, spec.timing, threads, plugins)
-    print(
-        f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}", file=sys.stderr
-    )
+    ray_started = _connect_ray(executor, cases, threads) if executor["name"] == "ray" else False
     try:
-        peaks = dict(store.read_meta(run_dir).get("peak_flops_per_s") or {})
-        for device, dtype in runnable:
-            if f"{device}/{dtype}" not in peaks:
-                peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
-        store.update_meta(run_dir, peak_flops_per_s=peaks)
-        run_cases(runner, cases, peaks, progress)
-    except KeyboardInterrupt:
-        progress.close()
-        runner.close()
-        store.update_meta(run_dir, status="interrupted", finished_at=_now())
-        print(f"rnnbench sweep: interrupted; resume with: rnnbench sweep --resume {run_dir}", file=sys.stderr)
-        return 130
+        if not args.resume:
+            run_id = args.run_id or store.new_run_id()
+            if shard:
+                run_id = shard_run_id(run_id, shard["index"], shard["count"])
+            if "/" in run_id or run_id in ("", ".", ".."):
+                raise UsageError(f"invalid run id {run_id!r}")
+            meta = {
+                "command": ["rnnbench", *sys.argv[1:]],
+                "spec": spec.as_dict(),
+                "plugins": plugins,
+                "executor": executor,
+                "environment": collect(threads),
+                "started_at": _now(),
+                "finished_at": None,
+                "status": "running",
+                "peak_flops_per_s": {},
+            }
+            run_dir = store.create_run(args.out, run_id, meta)
+        else:
+            store.update_meta(run_dir, status="running", resumed_at=_now(), executor=executor)
+        print(
+            f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}",
+            file=sys.stderr,
+        )
+        progress = Progress(args.progress)
+        try:
+            if executor["name"] == "ray":
+                from bench import ray_executor
+
+                lost = ray_executor.run_cases(run_dir, run_id, spec.timing, threads, plugins, cases, progress)
+            else:
+                lost = _run_local(args, run_dir, run_id, spec, threads, plugins, cases, progress)
+        except KeyboardInterrupt:
+            progress.close()
+            store.update_meta(run_dir, status="interrupted", finished_at=_now())
+            print(f"rnnbench sweep: interrupted; resume with: rnnbench sweep --resume {run_dir}", file=sys.stderr)
+            return 130
+        finally:
+            progress.close()
     finally:
-        progress.close()
-        runner.close()
+        if ray_started:
+            from bench import ray_executor
+
+            ray_executor.shutdown()
+    if lost:
+        store.update_meta(run_dir, status="interrupted", finished_at=_now())
+        print(
+            f"rnnbench sweep: {lost} case(s) lost to Ray failures (no row); run them with: "
+            f"rnnbench sweep --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 1
     frame = store.read_measurements(run_dir)
     store.update_meta(run_dir, status="complete", finished_at=_now(), counts=status_counts(frame))
 
@@ -193,12 +241,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
+    try:
+        from bench import ray_executor
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'rnnbench[ray]'") from None
+    started = ray_executor.connect(executor["address"], threads)
+    try:
+        ray_executor.check_resources(cases, threads)
+    except UsageError:
+        if started:
+            ray_executor.shutdown()
+        raise
+    return started
+
+
+def _run_local(args, run_dir: Path, run_id: str, spec: SweepSpec, threads: int, plugins, cases, progress) -> int:
+    """The local executor: one isolated worker on this machine (bench.runner)."""
+    runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
+    runner = Runner(run_dir, run_id, spec.timing, threads, plugins)
+    try:
+        peaks = dict(store.read_meta(run_dir).get("peak_flops_per_s") or {})
+        for device, dtype in runnable:
+            if f"{device}/{dtype}" not in peaks:
+                peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
+        store.update_meta(run_dir, peak_flops_per_s=peaks)
+        run_cases(runner, cases, peaks, progress)
+        if args.profile:  # after every case is timed, so the profiler never runs during a timing
+            from bench.profiling import profile_measured
+
+            progress.close()
+            profile_measured(runner, run_dir, cases)
+    finally:
+        runner.close()
+    return 0
+
+
 def _write_report(run_dir: Path) -> Path | None:
     try:
         from bench.report import build_report
     except ImportError:
         return None
-    return build_report(run_dir, Path("reports") / run_dir.name)
+    return build_report(run_dir)
 
 
 def _now() -> str:

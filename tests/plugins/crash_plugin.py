@@ -3,8 +3,9 @@
 import os
 import time
 
-from implementations.registry import register
 from torch import nn
+
+from implementations.registry import register
 
 
 class _Abort(nn.Module):

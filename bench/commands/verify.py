@@ -1,0 +1,205 @@
+"""`rnnbench verify`: every selected implementation x a set of shapes, forward and backward, vs float64 reference."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bench.cases import DTYPES
+from bench.correctness import TOLERANCES, check
+from bench.errors import UsageError
+from bench.progress import _width  # tqdm sizing that also works on 0x0 pseudo-terminals
+from bench.terminal import color, format_table, use_color
+from implementations import registry
+from implementations.families import FAMILIES
+
+HELP = "check implementations against the float64 reference (outputs, final states, all gradients)"
+
+
+@dataclass(frozen=True)
+class Shape:
+    batch: int
+    seq_len: int
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bidirectional: bool
+
+    @property
+    def label(self) -> str:
+        direction = "bi" if self.bidirectional else "uni"
+        return f"b{self.batch} t{self.seq_len} i{self.input_size} h{self.hidden_size} l{self.num_layers} {direction}"
+
+
+# num_layers {1, 2} x bidirectional {off, on}, with the odd sizes spread over them: batch 1, seq_len 1, hidden
+# sizes that are not multiples of 8. Small, so the check is about equations, not speed.
+SHAPES = (
+    Shape(batch=1, seq_len=5, input_size=3, hidden_size=7, num_layers=1, bidirectional=False),
+    Shape(batch=4, seq_len=1, input_size=6, hidden_size=10, num_layers=1, bidirectional=True),
+    Shape(batch=3, seq_len=4, input_size=5, hidden_size=13, num_layers=2, bidirectional=False),
+    Shape(batch=1, seq_len=2, input_size=4, hidden_size=5, num_layers=2, bidirectional=True),
+)
+# torch.compile variants compile afresh for every shape (~5-30 s each on a small CPU), so by default they are
+# checked at the one shape that exercises everything at once: 2 layers, both directions, batch 1, odd hidden.
+COMPILE_SHAPE = SHAPES[-1]
+
+
+def _is_compiled(impl: registry.Implementation) -> bool:
+    return impl.impl.startswith("compile")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--impl", action="append", default=None, metavar="GLOB", help="only keys matching (repeatable)")
+    parser.add_argument("--family", choices=list(FAMILIES), help="only this family")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument(
+        "--dtype", default="float32", help=f"comma-separated, of {', '.join(TOLERANCES)} (default float32)"
+    )
+    parser.add_argument(
+        "--all-shapes", action="store_true", help="check torch.compile variants at every shape, not just one"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write every row here")
+
+
+def _parse(args: argparse.Namespace) -> tuple[list[registry.Implementation], str, list[str]]:
+    device = args.device
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {device!r}; use cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here")
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    unknown = [d for d in dtypes if d not in TOLERANCES]
+    if unknown or not dtypes:
+        raise UsageError(f"unknown dtype {','.join(unknown) or repr(args.dtype)}; known: {', '.join(TOLERANCES)}")
+    if args.json is not None and not args.json.parent.is_dir():
+        raise UsageError(f"--json: directory {args.json.parent} does not exist")
+    impls = registry.match(args.impl) if args.impl else registry.all()
+    if args.family:
+        impls = [impl for impl in impls if impl.family == args.family]
+        if not impls:
+            raise UsageError(f"no selected implementation is of family {args.family}")
+    return impls, device, dtypes
+
+
+def _plan(impls, device: str, dtypes: list[str], all_shapes: bool) -> list[dict]:
+    """One entry per (implementation, dtype, shape): either a case to run or a skip with its reason."""
+    plan = []
+    for impl in impls:
+        for dtype in dtypes:
+            general = impl.unsupported_reason(device, DTYPES[dtype])
+            if general is not None:
+                plan.append({"impl": impl, "dtype": dtype, "shape": None, "skip": general})
+                continue
+            for shape in SHAPES:
+                reason = impl.unsupported_reason(device, DTYPES[dtype], shape.num_layers, shape.bidirectional)
+                if reason is None and _is_compiled(impl) and not all_shapes and shape != COMPILE_SHAPE:
+                    reason = f"compiled variants run one shape ({COMPILE_SHAPE.label}) unless --all-shapes"
+                plan.append({"impl": impl, "dtype": dtype, "shape": shape, "skip": reason})
+    return plan
+
+
+def _run_one(impl: registry.Implementation, device: str, dtype: str, shape: Shape) -> dict:
+    gradients = impl.training
+    started = time.perf_counter()
+    try:
+        # a seed per shape: other weights and inputs for every shape, the same ones on every run
+        seed = SHAPES.index(shape)
+        result = check(impl, device=device, dtype=dtype, gradients=gradients, seed=seed, **asdict(shape))
+    except Exception as exc:  # a broken implementation is a failed case, reported, not a crash of verify
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return {"status": "error", "message": f"raised {type(exc).__name__}: {first_line}"[:300]}
+    row = asdict(result)
+    row["status"] = "pass" if result.correct else "fail"
+    if not gradients:
+        row["message"] += " (forward only: inference-only implementation)"
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+def _finite(value):
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def _write_json(path: Path, rows: list[dict]) -> None:
+    """Atomically: an interrupted run never leaves a half-written file in place of an older one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump([{k: _finite(v) for k, v in row.items()} for row in rows], handle, indent=2)
+    os.replace(tmp, path)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1e}" if math.isfinite(value) else "inf"
+
+
+def run(args: argparse.Namespace) -> int:
+    impls, device, dtypes = _parse(args)
+    plan = _plan(impls, device, dtypes, args.all_shapes)
+    colored = use_color()
+    rows: list[dict] = []
+    todo = [p for p in plan if p["skip"] is None]
+    progress = tqdm(
+        total=len(todo),
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        unit="case",
+        leave=False,
+        **_width(sys.stderr),
+    )
+    started = time.perf_counter()
+    for entry in plan:
+        impl, shape = entry["impl"], entry["shape"]
+        row = {"key": impl.key, "family": impl.family, "impl": impl.impl, "device": device, "dtype": entry["dtype"]}
+        row.update(asdict(shape) if shape else {})
+        if entry["skip"] is not None:
+            row.update(status="skipped", message=entry["skip"])
+        else:
+            progress.set_postfix_str(f"{impl.key} {shape.label} {entry['dtype']}")
+            row.update(_run_one(impl, device, entry["dtype"], shape))
+            progress.update()
+        rows.append(row)
+    progress.close()
+    elapsed = time.perf_counter() - started
+
+    table = []
+    for row in rows:
+        shape_label = Shape(*(row[f] for f in Shape.__dataclass_fields__)).label if "batch" in row else "all shapes"
+        status = {"pass": color("pass", "green", colored), "skipped": color("skip", "dim", colored)}.get(
+            row["status"], color("FAIL", "red", colored)
+        )
+        note = "" if row["status"] == "pass" else row["message"]
+        table.append(
+            [
+                row["key"],
+                shape_label,
+                row["dtype"],
+                _fmt(row.get("max_abs_err")),
+                _fmt(row.get("rel_err")),
+                _fmt(row.get("grad_rel_err")),
+                status,
+                note,
+            ]
+        )
+    headers = ["key", "shape", "dtype", "max abs", "rel err", "grad rel", "result", "note"]
+    print(format_table(headers, table, align_right=(3, 4, 5)))
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("pass", "fail", "error", "skipped")}
+    failed = counts["fail"] + counts["error"]
+    print(
+        f"\n{counts['pass']} passed, {failed} failed, {counts['skipped']} skipped in {elapsed:.1f} s "
+        f"(tolerances: {', '.join(f'{d} {TOLERANCES[d]:.0e}' for d in dtypes)})"
+    )
+    if args.json is not None:
+        _write_json(args.json, rows)
+    return 1 if failed else 0

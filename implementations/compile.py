@@ -1,0 +1,60 @@
+"""torch.compile of the premul loop: the whole forward (unrolled over time, recompiled per shape and seq_len), or
+only the per-step cell (compiled once per batch/hidden shape, whatever the seq_len). On CUDA also
+mode="reduce-overhead", which replays the compiled code through CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import Tensor, nn
+
+from implementations._loops import cell, stepwise_layer
+from implementations._module import LoopRNN, State, fresh_function
+from implementations.families import FAMILIES
+from implementations.registry import register
+
+
+class WholeLoopCompiled(LoopRNN):
+    """The premul loop's forward, compiled as one graph (fullgraph: a graph break is an error, not a silent split)."""
+
+    def __init__(self, reference: nn.Module, device: str, dtype: torch.dtype, mode: str | None = None) -> None:
+        super().__init__(reference, device, dtype, premul=True)
+        self._compiled = torch.compile(fresh_function(LoopRNN.forward), dynamic=False, fullgraph=True, mode=mode)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self._compiled(self, x, state)
+
+
+class StepCompiled(LoopRNN):
+    """The premul loop in Python; only `cell` (h @ W_hh and the gate equations) is compiled."""
+
+    def __init__(self, reference: nn.Module, device: str, dtype: torch.dtype, mode: str | None = None) -> None:
+        step = torch.compile(fresh_function(cell), dynamic=False, fullgraph=True, mode=mode)
+        super().__init__(reference, device, dtype, premul=True, layer_fn=functools.partial(stepwise_layer, step))
+
+
+for _family in FAMILIES:
+    register(
+        f"{_family}.compile",
+        _family,
+        description="torch.compile of the whole premul loop (one graph, recompiled per shape and seq_len)",
+    )(WholeLoopCompiled)
+    register(
+        f"{_family}.compile_step",
+        _family,
+        description="premul loop in Python calling a torch.compile'd step (compiled once per shape, any seq_len)",
+    )(StepCompiled)
+    register(
+        f"{_family}.compile_reduce_overhead",
+        _family,
+        description='torch.compile(mode="reduce-overhead") of the whole premul loop (CUDA graphs)',
+        devices=("cuda",),
+    )(functools.partial(WholeLoopCompiled, mode="reduce-overhead"))
+    register(
+        f"{_family}.compile_step_reduce_overhead",
+        _family,
+        description='premul loop calling a torch.compile(mode="reduce-overhead") step (CUDA graphs)',
+        devices=("cuda",),
+    )(functools.partial(StepCompiled, mode="reduce-overhead"))

@@ -1,0 +1,97 @@
+"""The sweep's CUDA paths: synchronized timing, the allocator's peak memory, TF32 and the CUDA-only variants.
+
+These run wherever CUDA is present and are skipped, with the reason, where it is not.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import store
+from bench.memory import peak_extra_bytes
+from bench.timing import sample
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+
+
+@needs_cuda
+def test_timing_waits_for_the_gpu():
+    """A kernel that spins ~50 ms on the GPU must time as ~50 ms, not as the microseconds its launch takes."""
+    torch.cuda._sleep(1000)  # warm-up
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    torch.cuda._sleep(50_000_000)
+    end.record()
+    torch.cuda.synchronize()
+    expected_s = start.elapsed_time(end) / 1e3
+    samples, _ = sample(
+        lambda: torch.cuda._sleep(50_000_000),
+        threads=1,
+        min_time_s=0.2,
+        budget_s=2.0,
+        target_rel_iqr=0.05,
+        min_samples=3,
+        per_call_estimate_s=expected_s,
+    )
+    median = sorted(samples)[len(samples) // 2]
+    assert median == pytest.approx(expected_s, rel=0.2)
+
+
+@needs_cuda
+def test_cuda_peak_memory_is_the_allocators_peak_above_baseline():
+    keep = torch.empty(64 << 20, dtype=torch.uint8, device="cuda")  # existing memory is not counted
+    size = 8 << 20
+    peak = peak_extra_bytes(lambda: torch.empty(size, dtype=torch.uint8, device="cuda"), "cuda")
+    assert size <= peak < size + (2 << 20)
+    del keep
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_gpu_sweep_of_cuda_variants(cli, tmp_path):
+    result = cli(
+        "sweep",
+        "--impl",
+        "lstm.native,lstm.native_nocudnn,lstm.cudagraph,lstm.premul_loop",
+        "--device",
+        "cuda",
+        "--dtype",
+        "float32,tf32,bfloat16",
+        "--mode",
+        "inference,training",
+        "--batch",
+        "8",
+        "--seq-len",
+        "16",
+        "--input-size",
+        "64",
+        "--hidden-size",
+        "64",
+        "--budget-s",
+        "0.3",
+        "--progress",
+        "plain",
+        "--no-report",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    frame = store.read_measurements(Path(result.stdout.strip().splitlines()[-1]))
+    ok = frame[frame["status"] == "ok"]
+    assert set(ok["impl"]) >= {"native", "native_nocudnn", "premul_loop"}
+    assert (ok["correct"] == True).all(), ok[["case_id", "error"]]  # noqa: E712
+    assert (ok["peak_mem_bytes"] > 0).all() and (ok["median_s"] > 0).all()
+    assert set(ok["dtype"]) == {"float32", "tf32", "bfloat16"}
+    meta = store.read_meta(Path(result.stdout.strip().splitlines()[-1]))
+    assert meta["environment"]["gpus"] and meta["environment"]["cudnn"]
+    assert meta["peak_flops_per_s"]["cuda/bfloat16"] > meta["peak_flops_per_s"]["cuda/float32"]
+
+
+def test_cuda_request_without_cuda_is_refused(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so the refusal cannot be observed here")
+    from bench.cli import main
+
+    assert main(["sweep", "--impl", "lstm.native", "--device", "cuda", "--out", "/nonexistent"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

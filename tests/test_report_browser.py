@@ -1,0 +1,100 @@
+"""The report as a person sees it: loaded in headless Chromium, looked at, clicked, photographed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _chromium import Chromium, find_browser
+from _synthetic_run import HOSTILE_KEY, hostile_report, synthetic_report
+
+ROOT = Path(__file__).resolve().parent.parent
+BROWSER = find_browser()
+pytestmark = pytest.mark.skipif(
+    BROWSER is None, reason="no Chromium or Chrome binary on this machine (.ci/run installs Debian's chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with Chromium(BROWSER) as chromium:
+        yield chromium
+
+
+def _screenshot(browser: Chromium, tmp_path: Path, name: str) -> Path:
+    """Full-page PNG under the test's folder, and in RNNBENCH_SCREENSHOT_DIR when a person asks for it."""
+    shot = browser.screenshot(tmp_path / f"{name}.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    if os.environ.get("RNNBENCH_SCREENSHOT_DIR"):
+        target = Path(os.environ["RNNBENCH_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target / shot.name)
+    return shot
+
+
+def _load(browser: Chromium, path: Path) -> list[int]:
+    """Open the page; fail on any console error or dialog; return each image's decoded width."""
+    log = browser.open(path)
+    assert log.console_errors == []
+    assert log.dialogs == []
+    assert browser.evaluate("!!document.querySelector('#verdict h2') && !!document.querySelector('#correctness h2')")
+    return browser.evaluate("Array.from(document.images).map(img => img.complete ? img.naturalWidth : 0)")
+
+
+def _top(browser: Chromium, selector: str) -> float:
+    return browser.evaluate(f"document.querySelector('{selector}').getBoundingClientRect().top + window.scrollY")
+
+
+def test_synthetic_report_loads_clean_with_failures_on_top(browser, tmp_path_factory, tmp_path):
+    path = synthetic_report(tmp_path_factory)
+    widths = _load(browser, path)
+    assert len(widths) == 7 and all(width > 300 for width in widths)
+    assert browser.evaluate("document.querySelectorAll('#verdict-table tbody tr').length") == 48
+    # the failed case is above the verdict, the verdict above the plots, all within the first screens
+    assert _top(browser, "#attention") < _top(browser, "#verdict") < _top(browser, "#plots")
+    assert _top(browser, "#attention") < 900
+    # clicking a header sorts its table by the raw value, not the formatted text ("2 ms" < "900 µs")
+    median = browser.evaluate(
+        "(() => { const t = document.querySelector('#measurements-table');"
+        " const i = Array.from(t.tHead.rows[0].cells).findIndex(c => c.textContent === 'median');"
+        " t.tHead.rows[0].cells[i].click();"
+        " return Array.from(t.tBodies[0].rows).map(r => r.cells[i].dataset.v).filter(v => v !== '').map(Number); })()"
+    )
+    assert len(median) > 100 and median == sorted(median)
+    _screenshot(browser, tmp_path, "report-synthetic")
+
+
+def test_hostile_names_are_shown_as_text_and_run_nothing(browser, tmp_path_factory, tmp_path, cli):
+    path, result = hostile_report(tmp_path_factory, cli)
+    assert result.returncode == 0, result.stderr
+    _load(browser, path)  # no dialog opened, no console error (a blocked injected script would log one)
+    assert browser.evaluate("document.scripts.length") == 1
+    text = browser.evaluate("document.body.innerText")
+    assert HOSTILE_KEY in text and "<img src=x onerror=alert(2)>" in text
+    assert "RuntimeError: <script>alert(3)</script> & <b>bold</b>" in text
+
+
+@pytest.mark.slow
+def test_report_of_a_real_quick_sweep(browser, tmp_path, cli):
+    config = ROOT / "bench" / "configs" / "quick.toml"
+    result = cli(
+        "sweep", "--config", str(config), "--impl", "lstm.native,lstm.premul_loop", "--rounds", "1",
+        "--budget-s", "0.1", "--out", "results", "--run-id", "quick", "--progress", "plain", cwd=tmp_path, timeout=400,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "results" / "quick"
+    assert (tmp_path / result.stdout.strip().splitlines()[-1]).resolve() == run_dir.resolve()
+    page = tmp_path / "reports" / "quick" / "index.html"
+    assert page.is_file()
+    widths = _load(browser, page)
+    assert len(widths) >= 5 and all(width > 0 for width in widths)  # two implementations: plots to compare
+    meta = json.loads((run_dir / "run.json").read_text())
+    text = browser.evaluate("document.body.innerText")
+    assert meta["environment"]["torch"] in text and "lstm.native" in text
+    rows = browser.evaluate("document.querySelectorAll('#measurements-table tbody tr').length")
+    assert rows == len(pd.read_parquet(run_dir / "measurements.parquet")) == 4  # 2 implementations x 2 modes
+    _screenshot(browser, tmp_path, "report-quick-sweep")
