@@ -114,6 +114,9 @@ def environment_warnings(base_run: dict, new_run: dict) -> list[str]:
     for key, label in ENVIRONMENT_FIELDS.items():
         if key in base_env and key in new_env and base_env[key] != new_env[key]:
             found.append(f"different {label}: {base_env[key]} (base) vs {new_env[key]} (new)")
+    clocks = [((run.get("spec") or {}).get("timing") or {}).get("clock", "wall") for run in (base_run, new_run)]
+    if clocks[0] != clocks[1]:
+        found.append(f"different clocks: {clocks[0]} time (base) vs {clocks[1]} time (new): ratios mix two measures")
     for name, run in (("base", base_run), ("new", new_run)):
         status = run.get("status")
         if status and status != "complete":

@@ -47,6 +47,7 @@ def _timed_samples(fn, timing: Timing, threads: int, per_call_s: float, budget_s
         min_samples=timing.min_samples,
         per_call_estimate_s=per_call_s,
         label=label,
+        clock=timing.clock,
     )[0]
 
 
@@ -118,7 +119,9 @@ def measure_case(
                 min_samples=timing.min_samples,
                 per_call_estimate_s=per_call_s,
                 label=case.key,
+                clock=timing.clock,
             )
+            row["clock"] = timing.clock
             row.update(summarize(samples).as_dict())
             row["samples_s"] = samples
             if case.mode == "training":

@@ -41,6 +41,7 @@ COLUMNS: dict[str, str] = {
     "calls_per_sample": "each sample is the mean time of a block of this many calls",
     "forward_median_s": "training mode: median of forward alone (with autograd recording)",
     "backward_median_s": "training mode: median of backward alone",
+    "clock": "wall (elapsed time) or cpu (the process's CPU time): what samples_s measures",
     "rounds": "interleaved rounds whose samples are pooled in samples_s",
     "first_call_s": "the first call, compile and warm-up included",
     "peak_mem_bytes": "peak extra memory of one call above what existed before it",

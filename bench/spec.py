@@ -27,6 +27,7 @@ AXES = (
     "num_layers",
     "bidirectional",
 )
+CLOCKS = ("wall", "cpu")
 SIZE_AXES = ("batch", "seq_len", "input_size", "hidden_size", "num_layers")
 
 
@@ -57,6 +58,7 @@ class Timing:
     min_samples: int = 10
     warmup_calls: int = 2
     rounds: int = 1  # times through the whole case list; samples of all rounds are pooled per case
+    clock: str = "wall"  # "wall": elapsed time; "cpu": the process's CPU time, blind to time stolen by neighbours
     timeout_s: float = 300.0  # per case, set-up and compile included
     check: bool = True  # correctness against the float64 reference, per case
     memory: bool = True
@@ -165,6 +167,10 @@ def validate(spec: SweepSpec, where: str) -> None:
             raise UsageError(f"{where}: timing.{name} must be a positive number, got {value!r}")
     if t.budget_s < t.min_time_s:
         raise UsageError(f"{where}: timing.budget_s ({t.budget_s}) is below timing.min_time_s ({t.min_time_s})")
+    if t.clock not in CLOCKS:
+        raise UsageError(f"{where}: timing.clock must be one of {', '.join(CLOCKS)}, got {t.clock!r}")
+    if t.clock == "cpu" and any(str(d).startswith("cuda") for g in spec.grids for d in g.devices):
+        raise UsageError(f"{where}: timing.clock = 'cpu' cannot time CUDA work (the GPU's time is not CPU time)")
     if not isinstance(t.rounds, int) or t.rounds < 1:
         raise UsageError(f"{where}: timing.rounds must be a positive integer, got {t.rounds!r}")
     for name in ("threads", "min_samples", "warmup_calls"):

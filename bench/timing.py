@@ -33,16 +33,24 @@ def sample(
     min_samples: int,
     per_call_estimate_s: float,
     label: str = "",
+    clock: str = "wall",
 ) -> tuple[list[float], int]:
     """Per-call times (one per block of calls) and the block size.
 
     Samples at least `min_samples` blocks' worth of time, then stops once IQR/median is below
     `target_rel_iqr` (torch's adaptive_autorange) or once `budget_s` is spent.
     """
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label=label)
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label=label, **clock_option(clock))
     min_run_time = min(budget_s, max(min_time_s, min_samples * expected_block_s(per_call_estimate_s)))
     measurement = timer.adaptive_autorange(threshold=target_rel_iqr, min_run_time=min_run_time, max_run_time=budget_s)
     return [float(t) for t in measurement.times], int(measurement.number_per_run)
+
+
+def clock_option(clock: str) -> dict:
+    """The Timer's clock. "cpu" is the process's CPU time (all its threads): time the scheduler gives to
+    other processes is not counted, so a busy neighbour cannot inflate it; with one thread it is the
+    call's compute time. "wall" keeps the Timer's own clock (perf_counter, CUDA synchronized)."""
+    return {"timer": time.process_time} if clock == "cpu" else {}
 
 
 def expected_block_s(per_call_s: float) -> float:

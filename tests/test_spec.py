@@ -33,6 +33,8 @@ def test_overrides_replace_axis_in_every_grid():
         ({"timing": {"budget_s": -1}}, "timing.budget_s must be a positive number"),
         ({"timing": {"nope": 1}}, "unknown [timing] key(s) nope"),
         ({"bidirectional": ["yes"]}, "bidirectional must be true/false"),
+        ({"timing": {"clock": "sundial"}}, "timing.clock must be one of wall, cpu"),
+        ({"devices": ["cuda"], "timing": {"clock": "cpu"}}, "cannot time CUDA work"),
     ],
 )
 def test_bad_specs_are_usage_errors(data, message):

@@ -50,3 +50,18 @@ def test_relative_iqr():
     assert relative_iqr([1.0, 1.0, 1.0]) == 0.0
     assert relative_iqr([1.0]) == math.inf
     assert relative_iqr([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2.0 / 3.0)
+
+
+def test_cpu_clock_does_not_count_time_given_to_others():
+    """Sleeping stands in for being descheduled: wall time sees it, the CPU clock does not."""
+    import time
+
+    from bench.timing import sample
+
+    options = dict(
+        threads=1, min_time_s=0.05, budget_s=0.2, target_rel_iqr=0.5, min_samples=3, per_call_estimate_s=0.01
+    )
+    wall, _ = sample(lambda: time.sleep(0.01), clock="wall", **options)
+    cpu, _ = sample(lambda: time.sleep(0.01), clock="cpu", **options)
+    assert min(wall) >= 0.009
+    assert max(cpu) < 0.003

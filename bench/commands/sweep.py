@@ -63,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-s", type=float, help="time budget per timed quantity of a case")
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
     parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
+    parser.add_argument("--clock", choices=["wall", "cpu"], help="time elapsed (wall) or the process's CPU time (cpu)")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check of each case")
     parser.add_argument("--out", default="results", help="parent folder of run directories (results)")
     parser.add_argument("--run-id", help="name of the run directory (default: time stamp + random suffix)")
@@ -110,6 +111,7 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
             "budget_s": args.budget_s,
             "timeout_s": args.timeout_s,
             "rounds": args.rounds,
+            "clock": args.clock,
         }.items()
         if v is not None
     }
