@@ -154,25 +154,3 @@ def measure_case(
             torch.cuda.empty_cache()
     row["wall_s"] = time.perf_counter() - wall_start
     return row
-
-
-def pool_rounds(previous: dict, repeat: dict) -> dict:
-    """A case's row after one more round: samples pooled, statistics recomputed from all of them.
-
-    Forward and backward medians are the mean of the rounds' medians (their samples are not kept).
-    """
-    if repeat.get("status") != "ok":
-        return previous  # a later round that failed leaves the measured rounds as they were
-    rounds = int(previous.get("rounds") or 1)
-    samples = list(previous["samples_s"]) + list(repeat["samples_s"])
-    row = {**previous, **summarize(samples).as_dict(), "samples_s": samples, "rounds": rounds + 1}
-    for key in ("forward_median_s", "backward_median_s"):
-        if previous.get(key) is not None and repeat.get(key) is not None:
-            row[key] = (previous[key] * rounds + repeat[key]) / (rounds + 1)
-    row["calls_per_sample"] = max(int(previous.get("calls_per_sample") or 1), int(repeat["calls_per_sample"]))
-    if row.get("flops"):
-        row["achieved_flops_per_s"] = row["flops"] / row["median_s"]
-        if row.get("peak_flops_per_s"):
-            row["efficiency"] = row["achieved_flops_per_s"] / row["peak_flops_per_s"]
-    row["wall_s"] = float(previous.get("wall_s") or 0.0) + float(repeat.get("wall_s") or 0.0)
-    return row

@@ -14,13 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench import store
 from bench.errors import UsageError
-
-FAILED = ("crashed", "timeout", "oom", "error")
+from bench.pooling import pool_rows
 
 
 @dataclass(frozen=True)
@@ -91,27 +89,11 @@ def run_rounds(
 
 
 def pool_rounds(frames: Sequence[pd.DataFrame], run_id: str) -> pd.DataFrame:
-    """One row per case: the samples of every round, the worst status, correct only if correct everywhere."""
-    rows = []
+    """One row per case from every round's table (bench.pooling's rule)."""
     every = pd.concat([frame for frame in frames if len(frame)], ignore_index=True)
-    for _case_id, group in every.groupby("case_id", sort=True):
-        row = group.iloc[0].to_dict()
-        failed = group[group["status"].isin(FAILED)]
-        if len(failed):
-            row.update(failed.iloc[0].to_dict())
-        samples = [
-            float(s)
-            for status, values in zip(group["status"], group["samples_s"])
-            if status == "ok" and values is not None
-            for s in values
-        ]
-        row["samples_s"] = samples
-        row["n_samples"] = len(samples)
-        row["median_s"] = float(np.median(samples)) if samples else np.nan
-        correct = [c for c in group.get("correct", pd.Series(dtype=object)) if c is not None and not pd.isna(c)]
-        row["correct"] = all(bool(c) for c in correct) if correct else None
-        row["run_id"] = run_id
-        rows.append(row)
+    rows = [
+        {**pool_rows(group.to_dict("records")), "run_id": run_id} for _, group in every.groupby("case_id", sort=True)
+    ]
     return pd.DataFrame.from_records(rows)
 
 

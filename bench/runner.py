@@ -20,7 +20,8 @@ from pathlib import Path
 
 from bench import store
 from bench.cases import Case
-from bench.measure import base_row, pool_rounds
+from bench.measure import base_row
+from bench.pooling import pool_rows
 from bench.spec import Timing
 
 STARTUP_TIMEOUT_S = 120.0
@@ -228,7 +229,7 @@ def run_cases(
             previous = rows.get(case.case_id)
             if previous is None or previous.get("status") != "ok":
                 continue  # the first round did not measure it: nothing to pool with
-            row = pool_rounds(previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True))
+            row = pool_rows([previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True)])
         row["run_id"] = runner.run_id
         rows[case.case_id] = row
         store.append_rows(runner.run_dir, [row])

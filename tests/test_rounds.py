@@ -7,7 +7,7 @@ import pytest
 
 from bench import store
 from bench.cases import Case
-from bench.measure import pool_rounds
+from bench.pooling import pool_rows
 from bench.runner import run_cases
 from bench.spec import Timing
 
@@ -69,15 +69,14 @@ def test_resume_continues_the_rounds_without_repeating_any(tmp_path):
     assert again.calls == []
 
 
-def test_a_failed_later_round_keeps_the_measured_ones():
-    first = {
-        "case_id": "x",
-        "status": "ok",
-        "samples_s": [1.0, 2.0],
-        "median_s": 1.5,
-        "rounds": 1,
-        "calls_per_sample": 1,
-    }
-    assert pool_rounds(first, {"status": "crashed"}) is first
-    pooled = pool_rounds(first, {"status": "ok", "samples_s": [3.0], "calls_per_sample": 10, "forward_median_s": None})
-    assert pooled["samples_s"] == [1.0, 2.0, 3.0] and pooled["n_samples"] == 3 and pooled["calls_per_sample"] == 10
+def test_a_failed_later_round_marks_the_case_and_keeps_the_measured_samples():
+    first = {"case_id": "x", "status": "ok", "samples_s": [1.0, 2.0], "median_s": 1.5, "iqr_s": 0.5, "rounds": 1,
+             "calls_per_sample": 1, "forward_median_s": 1.0, "correct": True}  # fmt: skip
+    crashed = pool_rows([first, {"status": "crashed", "error": "worker killed by SIGSEGV"}])
+    assert crashed["status"] == "crashed" and crashed["samples_s"] == [1.0, 2.0] and crashed["rounds"] == 1
+    second = {"status": "ok", "samples_s": [3.0, 4.0, 5.0], "calls_per_sample": 10, "forward_median_s": 3.0}
+    pooled = pool_rows([first, {**second, "correct": True}])
+    assert pooled["samples_s"] == [1.0, 2.0, 3.0, 4.0, 5.0] and pooled["n_samples"] == 5
+    assert pooled["median_s"] == 3.0 and pooled["iqr_s"] == 2.0  # every statistic recomputed, none left stale
+    assert pooled["calls_per_sample"] == 10 and pooled["forward_median_s"] == 2.0 and pooled["rounds"] == 2
+    assert pool_rows([first, {**second, "correct": False}])["correct"] is False
