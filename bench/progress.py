@@ -45,7 +45,7 @@ class Progress:
 
             if self._bar is None or self._bar.total != total:
                 self.close()
-                self._bar = tqdm(total=total, file=self.stream, unit="case", **_width(self.stream))
+                self._bar = tqdm(total=total, file=self.stream, unit="case", **bar_size(self.stream))
             if row is None:
                 self._bar.set_description_str(describe(case))
             else:
@@ -61,7 +61,7 @@ class Progress:
             self._bar = None
 
 
-def _width(stream) -> dict:
+def bar_size(stream) -> dict:
     """Follow the terminal's size; one that reports none (0 x 0, as some CI pseudo-terminals do) gets
     120 x 40, since tqdm draws nothing in zero rows."""
     try:

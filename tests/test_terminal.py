@@ -99,14 +99,14 @@ def test_tables_align_columns_even_with_colour():
 
 
 def test_a_terminal_reporting_no_size_still_gets_a_bar():
-    from bench.progress import _width
+    from bench.progress import bar_size
 
     primary, secondary = pty.openpty()  # a new pseudo-terminal reports 0 x 0 until someone sets its size
     try:
         with os.fdopen(os.dup(secondary), "w") as stream:
-            assert _width(stream) == {"ncols": 120, "nrows": 40}
+            assert bar_size(stream) == {"ncols": 120, "nrows": 40}
             fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-            assert _width(stream) == {"dynamic_ncols": True}
+            assert bar_size(stream) == {"dynamic_ncols": True}
     finally:
         os.close(primary)
         os.close(secondary)

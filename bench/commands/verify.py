@@ -18,7 +18,7 @@ from tqdm import tqdm
 from bench.cases import DTYPES
 from bench.correctness import TOLERANCES, check
 from bench.errors import UsageError
-from bench.progress import _width  # tqdm sizing that also works on 0x0 pseudo-terminals
+from bench.progress import bar_size  # tqdm sizing that also works on 0x0 pseudo-terminals
 from bench.terminal import color, format_table, use_color
 from implementations import registry
 from implementations.families import FAMILIES
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         disable=not sys.stderr.isatty(),
         unit="case",
         leave=False,
-        **_width(sys.stderr),
+        **bar_size(sys.stderr),
     )
     started = time.perf_counter()
     for entry in plan:
