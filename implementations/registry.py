@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import importlib
 import importlib.util
@@ -132,6 +133,17 @@ def register(
         return build_fn
 
     return decorator
+
+
+def wrap(key: str, wrapper: Callable[[BuildFn], BuildFn], note: str) -> Implementation:
+    """Replace a registered implementation's builder by `wrapper(builder)`, keeping its key and limits.
+
+    For plugins that change an implementation rather than add one (inject a known slowdown, add logging);
+    `note` is appended to its source so `rnnbench list` shows what was done to it.
+    """
+    impl = get(key)
+    _REGISTRY[key] = dataclasses.replace(impl, build_fn=wrapper(impl.build_fn), source=f"{impl.source}, {note}")
+    return _REGISTRY[key]
 
 
 def _load_builtins() -> None:

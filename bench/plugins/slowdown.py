@@ -13,7 +13,6 @@ where a fixed busy-wait in seconds would not.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import os
 import statistics
@@ -105,10 +104,7 @@ def install(factors: dict[str, float]) -> list[str]:
     for impl in registry.all():
         factor = next((f for glob, f in factors.items() if fnmatch.fnmatchcase(impl.key, glob)), None)
         if factor:
-            # the registry offers no replace; the wrapped entry keeps everything but its builder
-            registry._REGISTRY[impl.key] = dataclasses.replace(
-                impl, build_fn=_slowed(impl.build_fn, factor), source=f"{impl.source}, slowed by {factor:.0%}"
-            )
+            registry.wrap(impl.key, lambda build, f=factor: _slowed(build, f), f"slowed by {factor:.0%}")
             wrapped.append(impl.key)
     return wrapped
 
