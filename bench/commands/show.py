@@ -27,7 +27,7 @@ def render(run_dir, baseline: str = "native") -> str:
     ]
     env = meta.get("environment", {})
     lines.append(
-        f"{env.get('cpu_model', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')}"
+        f"{env.get('cpu_model', '?')}, threads: {env.get('threads', '?')}, torch {env.get('torch', '?')}"
         + (f", GPU {', '.join(env['gpus'])}" if env.get("gpus") else "")
     )
     hosts = sorted(frame["host"].dropna().unique()) if "host" in frame else []
