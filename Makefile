@@ -32,7 +32,7 @@ lint: venv
 	$(PY) -m ruff check bench implementations tests
 
 test: venv lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
 
 profile: venv
 	$(PY) -m bench profile $(PROFILE_ARGS) --out results
