@@ -3,6 +3,7 @@ import shutil
 import subprocess
 
 import pytest
+from _chromium import FLAGS
 from synthetic_runs import case, lognormal, row, write_run
 
 from bench.cli import main
@@ -96,17 +97,7 @@ def test_html_page_in_a_real_browser(runs, tmp_path):
     html = tmp_path / "page.html"
     assert main(["compare", str(base), str(new), "--html", str(html)]) == 1
     profile = tmp_path / "profile"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ]
+    flags = [*(flag for flag in FLAGS if flag != "--remote-debugging-pipe"), f"--user-data-dir={profile}"]
     # the page's own script-free DOM after layout, plus whether the embedded plot decoded to a real image
     probe = tmp_path / "probe.html"
     probe.write_text(
