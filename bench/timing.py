@@ -49,7 +49,8 @@ def sample(
 def clock_option(clock: str) -> dict:
     """The Timer's clock. "cpu" is the process's CPU time (all its threads): time the scheduler gives to
     other processes is not counted, so a busy neighbour cannot inflate it; with one thread it is the
-    call's compute time. "wall" keeps the Timer's own clock (perf_counter, CUDA synchronized)."""
+    call's compute time. The sampling budget is then counted in CPU seconds too (the per-case timeout
+    still bounds the wall time). "wall" keeps the Timer's own clock (perf_counter, CUDA synchronized)."""
     return {"timer": time.process_time} if clock == "cpu" else {}
 
 

@@ -58,10 +58,15 @@ def test_cpu_clock_does_not_count_time_given_to_others():
 
     from bench.timing import sample
 
-    options = dict(
-        threads=1, min_time_s=0.05, budget_s=0.2, target_rel_iqr=0.5, min_samples=3, per_call_estimate_s=0.01
-    )
-    wall, _ = sample(lambda: time.sleep(0.01), clock="wall", **options)
-    cpu, _ = sample(lambda: time.sleep(0.01), clock="cpu", **options)
-    assert min(wall) >= 0.009
-    assert max(cpu) < 0.003
+    def work_then_wait():
+        end = time.thread_time() + 0.002  # 2 ms on the CPU...
+        while time.thread_time() < end:
+            pass
+        time.sleep(0.008)  # ...then 8 ms off it
+
+    options = dict(threads=1, min_time_s=0.05, budget_s=0.2, target_rel_iqr=0.5, min_samples=3,
+                   per_call_estimate_s=0.01)  # fmt: skip
+    wall, _ = sample(work_then_wait, clock="wall", **options)
+    cpu, _ = sample(work_then_wait, clock="cpu", **options)
+    assert min(wall) >= 0.0095
+    assert 0.0015 < sorted(cpu)[len(cpu) // 2] < 0.005
