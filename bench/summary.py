@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-SHAPE = [
-    "family",
-    "device",
-    "dtype",
-    "mode",
-    "batch",
-    "seq_len",
-    "input_size",
-    "hidden_size",
-    "num_layers",
-    "bidirectional",
-]
+from bench.schema import IDENTITY_COLUMNS
+
+SHAPE = [c for c in IDENTITY_COLUMNS if c not in ("key", "impl")]  # a case's identity, less who computed it
 
 
 def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:

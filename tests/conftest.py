@@ -7,6 +7,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = Path(__file__).resolve().parent / "plugins"
+# the smallest case shape the end-to-end sweep tests run: seconds per case, whatever is being tested
+TINY_SHAPE = ["--seq-len", "4", "--input-size", "8", "--hidden-size", "8"]
 
 
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

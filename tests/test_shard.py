@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import TINY_SHAPE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,12 +77,7 @@ def test_sharded_sweep_merges_into_the_unsharded_case_set(cli, tmp_path):
         "inference",
         "--batch",
         "1,4",
-        "--seq-len",
-        "4",
-        "--input-size",
-        "8",
-        "--hidden-size",
-        "8",
+        *TINY_SHAPE,
         "--budget-s",
         "0.05",
         "--no-check",

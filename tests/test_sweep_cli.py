@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PLUGINS
+from conftest import PLUGINS, TINY_SHAPE
 
 from bench import store
 from bench.schema import COLUMNS, IDENTITY_COLUMNS
@@ -111,12 +111,7 @@ def test_abort_and_hang_are_recorded_and_the_sweep_goes_on(cli, tmp_path):
         "inference",
         "--batch",
         "2",
-        "--seq-len",
-        "4",
-        "--input-size",
-        "8",
-        "--hidden-size",
-        "8",
+        *TINY_SHAPE,
         "--timeout-s",
         "8",
         "--out",

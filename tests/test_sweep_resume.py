@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TINY_SHAPE
 
 from bench import store
 
@@ -23,12 +23,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, cli):
         "inference",
         "--batch",
         "1,2,3",
-        "--seq-len",
-        "4",
-        "--input-size",
-        "8",
-        "--hidden-size",
-        "8",
+        *TINY_SHAPE,
         "--budget-s",
         "0.3",
         "--no-check",

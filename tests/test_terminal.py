@@ -12,7 +12,7 @@ import termios
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TINY_SHAPE
 
 from bench.terminal import color, format_table
 
@@ -24,12 +24,7 @@ SMALL = [
     "inference",
     "--batch",
     "2",
-    "--seq-len",
-    "4",
-    "--input-size",
-    "8",
-    "--hidden-size",
-    "8",
+    *TINY_SHAPE,
     "--budget-s",
     "0.05",
     "--no-check",
