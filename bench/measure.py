@@ -6,7 +6,9 @@ or `oom`; crashes and hangs are the runner's business.
 
 from __future__ import annotations
 
+import gc
 import socket
+import sys
 import time
 import traceback
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ import torch
 from bench import timing as timing_mod
 from bench.cases import Case
 from bench.flops import case_flops
-from bench.memory import peak_extra_bytes
+from bench.memory import allocated_bytes, peak_extra_bytes
 from bench.spec import Timing
 from bench.stats import summarize
 from bench.workload import Workload, matmul_precision, prepare
@@ -72,6 +74,16 @@ def _split_training(workload: Workload, timing: Timing, threads: int, per_call_s
     return {"forward_median_s": summarize(forward).median_s, "backward_median_s": backward_median}
 
 
+def _plausible_split(row: dict) -> dict:
+    """A forward timed alone that is slower than forward + backward measured nothing useful: a graph-replaying
+    model re-records when its backward is skipped. No split is better than a wrong one."""
+    if row["forward_median_s"] > row["median_s"]:
+        row.update(forward_median_s=None, backward_median_s=None)
+    elif row["backward_median_s"] is None:
+        row["backward_median_s"] = max(row["median_s"] - row["forward_median_s"], 0.0)
+    return row
+
+
 def _check(workload: Workload, case: Case, gradients: bool) -> dict:
     from bench.correctness import check_model
 
@@ -93,6 +105,14 @@ def _check(workload: Workload, case: Case, gradients: bool) -> dict:
     }
 
 
+def _forget_earlier_cases() -> None:
+    """Free what earlier cases in this worker left behind (reference cycles, compiled code and the CUDA-graph pools
+    it holds), so this case's memory baseline and compilation start from the same state as in a fresh process."""
+    if "torch._dynamo" in sys.modules:
+        torch._dynamo.reset()
+    gc.collect()
+
+
 def measure_case(
     case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None, repeat: bool = False
 ) -> dict:
@@ -101,7 +121,9 @@ def measure_case(
     wall_start = time.perf_counter()
     torch.set_num_threads(threads)
     try:
+        _forget_earlier_cases()
         torch.manual_seed(0)
+        baseline_bytes = allocated_bytes(case.device)
         workload = prepare(case)
         with matmul_precision(case):
             row["first_call_s"] = timing_mod.time_first_call(workload.step, workload.synchronize)
@@ -126,14 +148,15 @@ def measure_case(
             row["samples_s"] = samples
             if case.mode == "training":
                 row.update(_split_training(workload, timing, threads, per_call_s))
-                if row["backward_median_s"] is None:
-                    row["backward_median_s"] = max(row["median_s"] - row["forward_median_s"], 0.0)
+                _plausible_split(row)
             row["status"] = "ok"
             if repeat:
                 row["wall_s"] = time.perf_counter() - wall_start
                 return row
             if timing.memory:
                 row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
+                if baseline_bytes is not None:
+                    row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
             flops = case_flops(case)
             row["flops"] = flops
             row["achieved_flops_per_s"] = flops / row["median_s"]

@@ -4,6 +4,11 @@ CUDA: the caching allocator's peak counter, reset before the call, baseline subt
 CPU: torch.profiler's allocation events ([memory] events carry the bytes of every allocation and free
 from the CPU allocator, in order); their running sum's maximum is the peak. Exact, unlike process RSS,
 which the allocator's caching and the OS's page handling blur.
+
+A call's extra memory misses what an implementation holds between calls: a CUDA graph replays into a private
+pool captured once, so its calls allocate nothing new. `allocated_bytes` lets the caller also record what the
+case holds resident on the GPU (weights, inputs, gradients, graph pools, workspaces) above the process's
+baseline from before the case was built.
 """
 
 from __future__ import annotations
@@ -33,3 +38,11 @@ def peak_extra_bytes(fn: Callable[[], object], device: str) -> int:
     events.sort(key=lambda e: e.start_ns())
     running = itertools.accumulate((e.nbytes() for e in events), initial=0)
     return int(max(running))
+
+
+def allocated_bytes(device: str) -> int | None:
+    """Bytes the CUDA caching allocator has handed out on `device`; None off CUDA (no such counter)."""
+    if not device.startswith("cuda"):
+        return None
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.memory_allocated(device))

@@ -45,6 +45,7 @@ COLUMNS: dict[str, str] = {
     "rounds": "interleaved rounds whose samples are pooled in samples_s",
     "first_call_s": "the first call, compile and warm-up included",
     "peak_mem_bytes": "peak extra memory of one call above what existed before it",
+    "resident_mem_bytes": "CUDA: memory the case holds between calls (weights, inputs, grads, graph pools)",
     "flops": "analytic FLOPs of one call (x3 for training)",
     "achieved_flops_per_s": "flops / median_s",
     "peak_flops_per_s": "matmul peak measured at the start of the run, same device and dtype",

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.measure import measure_case
     from bench.spec import Timing
     from bench.timing import matmul_peak_flops
+    from bench.workload import matmul_precision
     from implementations.registry import load_plugin
 
     torch.set_num_threads(args.threads)
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench.cases import DTYPES
 
             try:
-                value = matmul_peak_flops(device, DTYPES[dtype], args.threads)
+                with matmul_precision(dtype):  # tf32's peak is float32 data through TF32 tensor cores
+                    value = matmul_peak_flops(device, DTYPES[dtype], args.threads)
             except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on without efficiency
                 print(f"matmul peak for {device}/{dtype} failed: {exc}", file=sys.stderr)
                 value = None

@@ -22,9 +22,25 @@ class WholeLoopCompiled(LoopRNN):
     def __init__(self, reference: nn.Module, device: str, dtype: torch.dtype, mode: str | None = None) -> None:
         super().__init__(reference, device, dtype, premul=True)
         self._compiled = torch.compile(fresh_function(LoopRNN.forward), dynamic=False, fullgraph=True, mode=mode)
+        self._graphs = mode == "reduce-overhead"
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        if self._graphs:
+            # each call is a new iteration for the CUDA-graph trees: without the mark, a forward that follows a
+            # finished backward can be taken for the same iteration and replay over tensors autograd still holds
+            torch.compiler.cudagraph_mark_step_begin()
         return self._compiled(self, x, state)
+
+
+def _cloning(step):
+    """CUDA-graph replays write every output into the same buffers, so step t+1 would overwrite the h that step t
+    returned (kept in the sequence output): the outputs are copied out of the graph's pool after each step."""
+
+    def run(*args: Tensor) -> tuple[Tensor, Tensor]:
+        h, c = step(*args)
+        return h.clone(), c.clone()
+
+    return run
 
 
 class StepCompiled(LoopRNN):
@@ -32,6 +48,8 @@ class StepCompiled(LoopRNN):
 
     def __init__(self, reference: nn.Module, device: str, dtype: torch.dtype, mode: str | None = None) -> None:
         step = torch.compile(fresh_function(cell), dynamic=False, fullgraph=True, mode=mode)
+        if mode == "reduce-overhead":
+            step = _cloning(step)
         super().__init__(reference, device, dtype, premul=True, layer_fn=functools.partial(stepwise_layer, step))
 
 

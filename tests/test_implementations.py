@@ -10,8 +10,10 @@ import torch
 from torch import nn
 from torch._dynamo.utils import counters
 
+from bench.cases import Case
 from bench.commands.verify import COMPILE_SHAPE, SHAPES
 from bench.correctness import TOLERANCES, check, check_model
+from bench.workload import prepare
 from implementations import registry
 from implementations.families import FAMILIES, make_inputs, make_reference
 
@@ -167,6 +169,33 @@ def test_cuda_eager_matches_reference(variant, family):
 @pytest.mark.parametrize("variant", ["compile_reduce_overhead", "compile_step_reduce_overhead"])
 def test_reduce_overhead_matches_reference(variant, family):
     result = check(registry.get(f"{family}.{variant}"), device="cuda", dtype="float32", **_shape(COMPILE_SHAPE))
+    assert result.correct, result.message
+
+
+@needs_cuda
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["inference", "training"])
+@pytest.mark.parametrize("variant", ["cudagraph", "compile_reduce_overhead", "compile_step_reduce_overhead"])
+def test_graph_replays_stay_correct_after_many_calls(variant, mode):
+    """Replays reuse the graph's buffers: results must still be right after the steady-state calls a sweep makes."""
+    shape = COMPILE_SHAPE
+    case = Case(
+        key=f"lstm.{variant}", family="lstm", impl=variant, device="cuda", dtype="float32", mode=mode,
+        batch=shape.batch, seq_len=shape.seq_len, input_size=shape.input_size, hidden_size=shape.hidden_size,
+        num_layers=shape.num_layers, bidirectional=shape.bidirectional,
+    )  # fmt: skip
+    workload = prepare(case)
+    for _ in range(8):
+        workload.step()
+    result = check_model(
+        workload.model,
+        workload.reference,
+        batch=shape.batch,
+        seq_len=shape.seq_len,
+        device="cuda",
+        dtype="float32",
+        gradients=mode == "training",
+    )
     assert result.correct, result.message
 
 
