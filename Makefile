@@ -60,7 +60,7 @@ noise-check: venv
 gpu-reference: venv
 	@gpu=$$($(PY) -c 'import torch, re; print(re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name()).strip("-"))') \
 	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
-	$(PY) -m bench sweep --config bench/configs/gpu.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
+	$(PY) -m bench sweep --config bench/configs/gpu_reference.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
 	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
 
 clean-venv:
