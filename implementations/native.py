@@ -12,7 +12,9 @@ from implementations.registry import register
 
 
 def _clone(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
-    return copy.deepcopy(reference).to(device=device, dtype=dtype)
+    module = copy.deepcopy(reference).to(device=device, dtype=dtype)
+    module.flatten_parameters()  # one contiguous weight buffer, or cuDNN compacts the weights at every call
+    return module
 
 
 class _NoCudnn(nn.Module):
