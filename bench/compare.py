@@ -274,8 +274,14 @@ def _first(table: pd.DataFrame, column: str):
 
 
 def _rounds_count(row: pd.Series) -> int:
-    found = _round_medians(row)
-    return 0 if found is None else int(found.size)
+    """Rounds behind a row: its round medians, else its `rounds` column (older runs), else one."""
+    found, rounds = _round_medians(row), row.get("rounds")
+    if found is not None:
+        return int(found.size)
+    try:
+        return max(int(rounds), 1)
+    except (TypeError, ValueError):  # None, NaN
+        return 1
 
 
 def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -> tuple[str, str]:

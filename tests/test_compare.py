@@ -228,6 +228,8 @@ def test_the_unit_is_rounds_where_they_can_reach_alpha_else_samples_with_one_war
         "measure with --rounds 4 or more (rnnbench ci does) for a trustworthy gate",
     )
     assert compare_runs(base.iloc[[0]], new.iloc[[0]]).warnings == ()  # decided on rounds: nothing to warn of
+    pooled_before = compare_runs(base.iloc[[2]].assign(rounds=3), new.iloc[[2]].assign(rounds=3))
+    assert "decided on raw samples of too few rounds per side (at most 3)" in pooled_before.warnings[0]
 
 
 def test_relative_to_divides_each_round_by_the_reference_of_the_same_round():
