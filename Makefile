@@ -67,14 +67,16 @@ clean-venv:
 	rm -rf $(VENV)
 
 # Regression gate: measure BASE and this tree in alternating rounds in the same job, compare, exit 1 on regression.
+# Each round is a fresh process and the test counts rounds: 5 vs 5 is the least that can reach p < 0.01.
 BASE ?= origin/main
-ROUNDS ?= 3
+ROUNDS ?= 8
+THRESHOLD ?= 0.05
 REPS ?= 8
 CI_CONFIG ?= bench/configs/quick.toml
 CI_BENCH_ARGS ?=
 
 ci-bench: venv
-	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) $(CI_BENCH_ARGS)
+	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) --threshold $(THRESHOLD) $(CI_BENCH_ARGS)
 
 # How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
 validate-gate: venv

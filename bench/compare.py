@@ -1,10 +1,18 @@
 """Compare two runs case by case: the regression gate's decision, as a pure function of two tables.
 
-A case changed only when both hold: the Mann-Whitney U test says the samples differ (p < alpha) AND the
+A case changed only when both hold: the Mann-Whitney U test says the two sides differ (p < alpha) AND the
 median change (the Hodges-Lehmann median of the pairwise ratios new/base, see bench.significance) is
-beyond `threshold`. The test alone flags every 1% drift of a long run on a quiet
+beyond `threshold`. The test decides whether a change is real; the threshold only says how small a real
+change is still worth failing a build for. The test alone flags every 1% drift of a long run on a quiet
 machine; the threshold alone (pytest-benchmark's `--benchmark-compare-fail`, TorchBench's 7% rule) flags
 every noisy sample on a busy one and cannot tell 20 samples from 2.
+
+What the test counts matters as much. Samples from one process are not independent replicates: two
+processes running the same code differ systematically (memory layout, allocator state, the neighbours'
+load that minute), so a test over pooled samples is overconfident and flags identical code. The replicate
+is the round (one process per round, see bench/pooling.py): where both sides have enough rounds for the
+test to reach p < alpha, the verdict is decided on the per-round medians (`unit` "rounds"); otherwise on
+the raw samples (`unit` "samples"), with a warning that says so.
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ import pandas as pd
 
 from bench.errors import UsageError
 from bench.schema import IDENTITY_COLUMNS
-from bench.significance import compare_samples
+from bench.significance import compare_samples, least_equal_count, min_p_value
 
+DEFAULT_THRESHOLD = 0.05
 FAILED_STATUSES = ("error", "timeout", "oom", "crashed")
 # verdicts that fail the gate, and the order the renderers list verdicts in
 GATE_FAILING = ("regression", "failure")
@@ -46,6 +55,8 @@ ENVIRONMENT_FIELDS = {
     "cudnn": "cuDNN",
     "onednn": "oneDNN",
 }
+DECIDED = ("regression", "improvement", "unchanged")  # verdicts the statistics gave
+TOO_FEW, NO_SAMPLES = "too few samples", "no timing samples"
 SHAPE_COLUMNS = ["family", "device", "dtype", "mode", "batch", "seq_len", "input_size", "hidden_size"]
 SHAPE_COLUMNS += ["num_layers", "bidirectional"]
 
@@ -79,6 +90,30 @@ def _samples(row: pd.Series) -> np.ndarray:
     return x[np.isfinite(x) & (x > 0)]
 
 
+def _round_medians(row: pd.Series) -> np.ndarray | None:
+    """The row's per-round medians in round order, or None (an older run, or a value that is no time)."""
+    value = row.get("round_medians_s")
+    if not isinstance(value, list | tuple | np.ndarray) or not len(value):
+        return None
+    x = np.asarray(value, dtype=float).ravel()
+    return x if np.all(np.isfinite(x) & (x > 0)) else None  # dropping one would break the pairing by round
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The --relative-to implementation at one shape in one run."""
+
+    median_s: float  # of its pooled samples
+    round_medians_s: np.ndarray | None
+
+
+def _per_round(case: np.ndarray | None, reference: _Reference) -> np.ndarray | None:
+    """Each round's median divided by the reference's median of the same round; None if rounds do not pair."""
+    if case is None or reference.round_medians_s is None or case.size != reference.round_medians_s.size:
+        return None
+    return case / reference.round_medians_s
+
+
 def _failed(row: pd.Series) -> str | None:
     """Why a case counts as failing (crashed, incorrect...), or None."""
     status = row.get("status")
@@ -90,15 +125,15 @@ def _failed(row: pd.Series) -> str | None:
     return None
 
 
-def _reference_medians(table: pd.DataFrame, relative_to: str) -> dict[tuple, float]:
-    """Median of the reference implementation per shape/dtype/mode/device, from the same run."""
+def _references(table: pd.DataFrame, relative_to: str) -> dict[tuple, _Reference]:
+    """The reference implementation per shape/dtype/mode/device, from the same run."""
     reference = table[(table["impl"] == relative_to) & (table["status"] == "ok")]
-    medians = {}
+    found = {}
     for _, row in reference.iterrows():
         x = _samples(row)
         if x.size:
-            medians[tuple(row[c] for c in SHAPE_COLUMNS)] = float(np.median(x))
-    return medians
+            found[tuple(row[c] for c in SHAPE_COLUMNS)] = _Reference(float(np.median(x)), _round_medians(row))
+    return found
 
 
 def _by_case(table: pd.DataFrame) -> dict[str, pd.Series]:
@@ -128,7 +163,7 @@ def environment_warnings(base_run: dict, new_run: dict) -> list[str]:
 
 def _decide(base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: float) -> tuple[str, dict[str, float], str]:
     if base_x.size == 0 or new_x.size == 0:
-        return "incomparable", {}, "no timing samples"
+        return "incomparable", {}, NO_SAMPLES
     shift = compare_samples(base_x, new_x, confidence=1.0 - alpha)
     stats = {
         "ratio": shift.ratio,
@@ -138,7 +173,7 @@ def _decide(base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: floa
         "p_value": shift.p_value,
     }
     if shift.min_p_value >= alpha:
-        note = f"too few samples to reach p < {alpha:g} ({shift.n_base} vs {shift.n_new})"
+        note = f"{TOO_FEW} to reach p < {alpha:g} ({shift.n_base} vs {shift.n_new})"
         return "incomparable", stats, note
     significant = shift.p_value < alpha
     if significant and shift.ratio - 1.0 > threshold:
@@ -148,13 +183,33 @@ def _decide(base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: floa
     return "unchanged", stats, ""
 
 
+def _unit(base_rounds: np.ndarray | None, new_rounds: np.ndarray | None, alpha: float) -> str:
+    """Rounds when both sides have enough of them for the test to reach p < alpha at all, else samples."""
+    if base_rounds is None or new_rounds is None:
+        return "samples"
+    return "rounds" if min_p_value(base_rounds.size, new_rounds.size) < alpha else "samples"
+
+
+def samples_warning(decided: list[tuple[int, int]], alpha: float) -> str | None:
+    """One warning for every case decided on raw samples; `decided` holds each such case's rounds per side."""
+    if not decided:
+        return None
+    most = max(max(pair) for pair in decided)
+    what = "one process per side" if most <= 1 else f"too few rounds per side (at most {most})"
+    cases = f"{len(decided)} case{'s' if len(decided) > 1 else ''}"
+    return (
+        f"{cases} decided on raw samples of {what}, which understate run-to-run variation; measure with "
+        f"--rounds {least_equal_count(alpha)} or more (rnnbench ci does) for a trustworthy gate"
+    )
+
+
 def compare_runs(
     base: pd.DataFrame,
     new: pd.DataFrame,
     base_run: dict | None = None,
     new_run: dict | None = None,
     *,
-    threshold: float = 0.10,
+    threshold: float = DEFAULT_THRESHOLD,
     alpha: float = 0.01,
     relative_to: str | None = None,
 ) -> Comparison:
@@ -167,11 +222,11 @@ def compare_runs(
     base_rows, new_rows = _by_case(base), _by_case(new)
     if not set(base_rows) & set(new_rows):
         raise UsageError("the two runs have no cases in common")
-    base_refs = _reference_medians(base, relative_to) if relative_to else {}
-    new_refs = _reference_medians(new, relative_to) if relative_to else {}
+    base_refs = _references(base, relative_to) if relative_to else {}
+    new_refs = _references(new, relative_to) if relative_to else {}
     if relative_to and not (base_refs and new_refs):
         raise UsageError(f"--relative-to {relative_to}: no successful {relative_to} case in both runs")
-    records = []
+    records, decided_on_samples = [], []
     for case_id in sorted(set(base_rows) | set(new_rows)):
         b, n = base_rows.get(case_id), new_rows.get(case_id)
         some = n if n is not None else b
@@ -186,11 +241,14 @@ def compare_runs(
             ratio_low=math.nan,
             ratio_high=math.nan,
             p_value=math.nan,
+            unit=None,
             n_base=0,
             n_new=0,
         )
         verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs)
         record.update(verdict=verdict, note=note)
+        if record["unit"] == "samples" and (verdict in DECIDED or note.startswith(TOO_FEW)):
+            decided_on_samples.append((_rounds_count(b), _rounds_count(n)))
         records.append(record)
     changes = pd.DataFrame.from_records(records)
     order = {v: i for i, v in enumerate(VERDICTS)}
@@ -206,12 +264,24 @@ def compare_runs(
         alpha=alpha,
         relative_to=relative_to,
         changes=changes,
-        warnings=tuple(environment_warnings(base_run, new_run)),
+        warnings=tuple(environment_warnings(base_run, new_run))
+        + tuple(w for w in [samples_warning(decided_on_samples, alpha)] if w),
     )
 
 
 def _first(table: pd.DataFrame, column: str):
     return table[column].iloc[0] if column in table.columns and len(table) else None
+
+
+def _rounds_count(row: pd.Series) -> int:
+    """Rounds behind a row: its round medians, else its `rounds` column (older runs), else one."""
+    found, rounds = _round_medians(row), row.get("rounds")
+    if found is not None:
+        return int(found.size)
+    try:
+        return max(int(rounds), 1)
+    except (TypeError, ValueError):  # None, NaN
+        return 1
 
 
 def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -> tuple[str, str]:
@@ -220,12 +290,8 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -
     if b is None:
         return "only_new", "not measured in the base run"
     base_x, new_x = _samples(b), _samples(n)
-    record.update(
-        base_median_s=float(np.median(base_x)) if base_x.size else math.nan,
-        new_median_s=float(np.median(new_x)) if new_x.size else math.nan,
-        n_base=int(base_x.size),
-        n_new=int(new_x.size),
-    )
+    base_r, new_r = _round_medians(b), _round_medians(n)
+    _describe(record, _unit(base_r, new_r, alpha), base_x, new_x, base_r, new_r)
     base_failure, new_failure = _failed(b), _failed(n)
     if new_failure and base_failure:
         return "still_failing", new_failure
@@ -241,7 +307,26 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -
         shape = tuple(n.get(c) for c in SHAPE_COLUMNS)
         if shape not in base_refs or shape not in new_refs:
             return "incomparable", f"no ok {relative_to} case at this shape in both runs"
-        base_x, new_x = base_x / base_refs[shape], new_x / new_refs[shape]
-    verdict, stats, note = _decide(base_x, new_x, threshold, alpha)
+        base_ref, new_ref = base_refs[shape], new_refs[shape]
+        base_r, new_r = _per_round(base_r, base_ref), _per_round(new_r, new_ref)
+        if (
+            record["unit"] == "rounds" and _unit(base_r, new_r, alpha) == "samples"
+        ):  # rounds unpaired with the reference's
+            _describe(record, "samples", base_x, new_x, None, None)
+        base_x, new_x = base_x / base_ref.median_s, new_x / new_ref.median_s
+    on_rounds = record["unit"] == "rounds"
+    verdict, stats, note = _decide(base_r if on_rounds else base_x, new_r if on_rounds else new_x, threshold, alpha)
     record.update(stats)
     return verdict, note
+
+
+def _describe(record: dict, unit: str, base_x, new_x, base_r, new_r) -> None:
+    """The unit the case is decided on, its count per side and each side's median, in seconds."""
+    base_values, new_values = (base_r, new_r) if unit == "rounds" else (base_x, new_x)
+    record.update(
+        unit=unit,
+        base_median_s=float(np.median(base_values)) if base_values.size else math.nan,
+        new_median_s=float(np.median(new_values)) if new_values.size else math.nan,
+        n_base=int(base_values.size),
+        n_new=int(new_values.size),
+    )

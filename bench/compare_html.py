@@ -13,6 +13,7 @@ from bench.compare import Comparison
 from bench.compare_render import (
     VERDICT_LABELS,
     case_label,
+    format_basis,
     format_change,
     format_interval,
     format_p,
@@ -89,6 +90,7 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
             "change": format_change(row["ratio"]),
             "interval": format_interval(row["ratio_low"], row["ratio_high"]),
             "p": format_p(row["p_value"]),
+            "basis": format_basis(row),
             "note": row["note"] or "",
         }
         for _, row in frame.iterrows()

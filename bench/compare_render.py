@@ -73,6 +73,14 @@ def format_p(p: float) -> str:
     return "-" if _missing(p) else f"{p:.2g}"
 
 
+def format_basis(row: pd.Series) -> str:
+    """What the verdict rests on: `8 vs 8 rounds` (per-round medians) or `24 vs 31 samples`."""
+    unit = row.get("unit")
+    if _missing(unit) or not unit:
+        return "-"
+    return f"{int(row['n_base'])} vs {int(row['n_new'])} {unit}"
+
+
 def _plural(label: str, count: int) -> str:
     return label + "s" if count > 1 and label in ("regression", "new failure", "improvement") else label
 
@@ -105,10 +113,11 @@ def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
                 format_change(row["ratio"]),
                 format_interval(row["ratio_low"], row["ratio_high"]),
                 format_p(row["p_value"]),
+                format_basis(row),
                 row["note"] or "",
             ]
         )
-    headers = ["verdict", "case", "base median", "new median", "change", "interval", "p", "note"]
+    headers = ["verdict", "case", "base median", "new median", "change", "interval", "p", "decided on", "note"]
     lines = [f"{comparison.base_run_id} -> {comparison.new_run_id} ({_parameters(comparison)})", ""]
     lines.append(format_table(headers, rows, align_right=(2, 3, 4, 6)))
     for verdict in ("only_base", "only_new"):
@@ -124,8 +133,8 @@ def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
 
 def _md_table(frame: pd.DataFrame) -> list[str]:
     lines = [
-        "| case | base median | new median | change | interval | p | note |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| case | base median | new median | change | interval | p | decided on | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for _, row in frame.iterrows():
         cells = [
@@ -135,6 +144,7 @@ def _md_table(frame: pd.DataFrame) -> list[str]:
             format_change(row["ratio"]),
             format_interval(row["ratio_low"], row["ratio_high"]),
             format_p(row["p_value"]),
+            format_basis(row),
             str(row["note"] or "").replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -149,7 +159,8 @@ def to_markdown(comparison: Comparison) -> str:
     lines.append(f"`{comparison.base_run_id}` (base) vs `{comparison.new_run_id}` (new); {_parameters(comparison)}.")
     lines.append(
         "A case changed when Mann-Whitney U gives p < alpha and the median change (median of the pairwise "
-        "ratios new/base) is beyond the threshold."
+        "ratios new/base) is beyond the threshold; both are taken over the median of each round (one process "
+        "each), or over the raw samples where too few rounds were measured (see *decided on*)."
     )
     for warning in comparison.warnings:
         lines += ["", f"> **Warning:** {warning}"]

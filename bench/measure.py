@@ -146,6 +146,7 @@ def measure_case(
             row["clock"] = timing.clock
             row.update(summarize(samples).as_dict())
             row["samples_s"] = samples
+            row["round_medians_s"] = [row["median_s"]]  # this process is one round: see bench/pooling.py
             if case.mode == "training":
                 row.update(_split_training(workload, timing, threads, per_call_s))
                 _plausible_split(row)

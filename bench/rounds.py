@@ -1,8 +1,9 @@
-"""Measure two source trees in alternating rounds and pool each side's samples: the shape of a fair CI job.
+"""Measure two source trees in alternating rounds and pool each side's rounds: the shape of a fair CI job.
 
 On a shared runner the load changes over minutes; measuring base then candidate puts each on a different
-machine in effect. Alternating rounds (base, new, new, base, base, ...) spread both over the same period, and
-pooling a side's samples per case gives the comparison every load level in equal measure.
+machine in effect. Alternating rounds (base, new, new, base, base, ...) spread both over the same period.
+Each round is a sweep of its own, a separate process, so a side's rounds are independent replicates: the
+pooled row keeps each round's median (bench.pooling), and the gate tests those, not the pooled samples.
 """
 
 from __future__ import annotations

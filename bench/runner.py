@@ -2,7 +2,8 @@
 
 A case that crashes the worker (segfault, abort) is recorded as `crashed`, one that outlives its
 timeout as `timeout`; the worker is restarted and the sweep goes on. Ctrl-C stops the worker, marks the
-run interrupted and leaves it resumable.
+run interrupted and leaves it resumable. Each round of a sweep runs in a worker of its own, so that rounds
+are independent replicates (see bench/pooling.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bench.cases import Case
 from bench.measure import base_row
 from bench.pooling import pool_rows
 from bench.spec import Timing
+from bench.worker import STARTED
 
 STARTUP_TIMEOUT_S = 120.0
 
@@ -123,7 +125,8 @@ def _log_tail(path: Path, offset: int, lines: int = 3) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
-    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("USDT:")]
+    noise = ("USDT:", STARTED)
+    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith(noise)]
     return " | ".join(kept[-lines:])
 
 
@@ -188,6 +191,10 @@ class Runner:
         except (WorkerDied, WorkerTimeout) as exc:
             return {"error": str(exc)}
 
+    def start_round(self) -> None:
+        """A round is a process: stop the worker that measured the last one; the next case starts a fresh one."""
+        self.worker.stop()
+
     def close(self) -> None:
         self.worker.stop()
 
@@ -200,9 +207,11 @@ def run_cases(
 ) -> None:
     """Measure every case not yet in the run's table, appending each row as it finishes.
 
-    With `timing.rounds` > 1 the whole list is measured again, round after round, and each ok case's
-    samples are pooled: a burst of background load then hits one round of many cases instead of all
-    the samples of one, and slow drift spreads over every case alike. Resuming continues the rounds.
+    With `timing.rounds` > 1 the whole list is measured again, round after round, each round in a fresh
+    worker process, and each ok case's samples are pooled (its per-round medians kept apart): a burst of
+    background load then hits one round of many cases instead of all the samples of one, slow drift spreads
+    over every case alike, and a process's own luck (memory layout, allocator state) is one round's, not
+    the whole case's. Resuming continues the rounds.
     """
     frame = store.read_measurements(runner.run_dir)
     rows = {r["case_id"]: r for r in frame.to_dict("records")} if len(frame) else {}
@@ -215,7 +224,12 @@ def run_cases(
                 work.append((number, case, reason))
             elif number > 1 and reason is None and (previous is None or _needs_round(previous, number)):
                 work.append((number, case, reason))
+    current_round = None
     for index, (number, case, reason) in enumerate(work, start=1):
+        if number != current_round:
+            if number > 1:
+                runner.start_round()
+            current_round = number
         if progress:
             progress(index, len(work), case, None)
         if number == 1:

@@ -68,6 +68,16 @@ def min_p_value(n_base: int, n_new: int) -> float:
     return min(1.0, 2.0 * math.exp(-log_splits))  # exp underflows to 0.0 for thousands of samples, as it should
 
 
+def least_equal_count(alpha: float) -> int:
+    """The fewest samples per side (n vs n) whose best outcome reaches p < alpha: 5 at 0.01 (2/C(10,5) = 0.0079)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    count = 1
+    while min_p_value(count, count) >= alpha:
+        count += 1
+    return count
+
+
 def mann_whitney_p(base: Sequence[float], new: Sequence[float]) -> float:
     """Two-sided Mann-Whitney U p-value, exact where the counts are small.
 

@@ -20,6 +20,7 @@ from bench.errors import UsageError
 from bench.schema import COLUMNS
 
 MEASUREMENTS = "measurements.parquet"
+LIST_COLUMNS = ("samples_s", "round_medians_s")
 RUN_JSON = "run.json"
 
 
@@ -95,8 +96,9 @@ def read_measurements(run_dir: str | Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise UsageError(f"corrupt {path}: {exc}") from None
-    if "samples_s" in frame:
-        frame["samples_s"] = frame["samples_s"].map(lambda s: [] if s is None else [float(v) for v in s])
+    for column in LIST_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].map(lambda s: [] if s is None else [float(v) for v in s])
     return frame
 
 
@@ -114,8 +116,13 @@ def write_measurements(run_dir: str | Path, frame: pd.DataFrame) -> None:
     frame = _normalize(frame.to_dict("records"))
     _atomic_write(run_dir / MEASUREMENTS, lambda tmp: frame.to_parquet(tmp, index=False))
     csv = frame.copy()
-    csv["samples_s"] = csv["samples_s"].map(lambda s: json.dumps(list(s)) if s is not None else "")
+    for column in LIST_COLUMNS:
+        csv[column] = csv[column].map(lambda s: json.dumps([float(v) for v in s]) if _is_list(s) else "")
     _atomic_write(run_dir / "measurements.csv", lambda tmp: csv.to_csv(tmp, index=False))
+
+
+def _is_list(value) -> bool:
+    return value is not None and not isinstance(value, float | str) and hasattr(value, "__len__")
 
 
 def append_rows(run_dir: str | Path, rows: list[dict]) -> pd.DataFrame:

@@ -1,18 +1,22 @@
 """Measure how good the regression gate is on this machine: false alarms on A/A, detection of known slowdowns.
 
-    python -m bench.validate_gate --reps 8 --rounds 3        (make validate-gate)
+    python -m bench.validate_gate --reps 8 --rounds 8        (make validate-gate)
 
 Each repetition is one CI job as `rnnbench ci` runs it: a base side and a new side from the same tree,
-measured in alternating rounds. On the new side the slowdown plugin slows each family's implementations by a
-known factor, rotated across repetitions so every family gets every factor: 0 (the A/A control: identical
-code), 5%, 10% and 25%. Every compared case is then judged by three rules on the same samples:
+measured in alternating rounds, each round a sweep of its own (a separate process). On the new side the
+slowdown plugin slows each family's implementations by a known factor, rotated across repetitions so every
+family gets every factor: 0 (the A/A control: identical code), 5%, 10% and 25%. Every compared case is then
+judged by several rules on the same data, the rounds of each side pooled as `rnnbench ci` pools them:
 
-- gate:  rnnbench compare (Mann-Whitney U p < 0.01 AND Hodges-Lehmann median change > 10%);
-- plain: ratio of medians > 1.10 (pytest-benchmark's --benchmark-compare-fail=median:10%);
-- asv:   Mann-Whitney U p < 0.002 AND ratio of medians > 1.1 (asv continuous' default factor and test);
+- gate:     rnnbench compare as `ci` runs it: Mann-Whitney U on the per-round medians p < 0.01 AND
+            Hodges-Lehmann median change > 5% (the default threshold);
+- gate_10:  the same test with a 10% threshold, to tell the threshold's part from the unit's;
+- pooled:   the earlier gate: the same test on the pooled raw samples, threshold 10%;
+- plain:    ratio of the pooled medians > 1.10 (pytest-benchmark's --benchmark-compare-fail=median:10%);
+- asv:      Mann-Whitney U on the pooled samples p < 0.002 AND ratio of medians > 1.1 (asv continuous'
+            default factor and test).
 
-each on the pooled rounds (what `rnnbench ci` compares) and on the first round alone (one sweep per side,
-what a job that measures each side once would compare). A rule "flags" a case when it calls it a regression.
+A rule "flags" a case when it calls it a regression; on A/A that is a false alarm.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench import store
-from bench.compare import compare_runs
+from bench.compare import DEFAULT_THRESHOLD, compare_runs
 from bench.rounds import Side, pool_rounds, run_rounds
 from bench.significance import mann_whitney_p
 
@@ -34,7 +39,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "bench" / "plugins" / "slowdown.py"
 FAMILIES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 FACTORS = (0.0, 0.05, 0.10, 0.25)
-THRESHOLD, ALPHA, ASV_P, ASV_FACTOR = 0.10, 0.01, 0.002, 1.1
+ALPHA, ASV_P, ASV_FACTOR, PLAIN = 0.01, 0.002, 1.1, 0.10
+RULES = {  # column -> heading
+    "gate": "rnnbench gate (round medians, 5%)",
+    "gate_10": "round medians, 10%",
+    "pooled": "earlier gate (pooled samples, 10%)",
+    "plain": "plain 10% (pytest-benchmark)",
+    "asv": "asv-style",
+}
 
 
 def factors_for(rep: int) -> dict[str, float]:
@@ -42,55 +54,87 @@ def factors_for(rep: int) -> dict[str, float]:
     return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(FAMILIES)}
 
 
+def _changes(base: pd.DataFrame, new: pd.DataFrame, threshold: float, on_rounds: bool) -> pd.DataFrame:
+    if not on_rounds:  # as if the round medians had never been kept: the test counts samples
+        base, new = (frame.drop(columns="round_medians_s", errors="ignore") for frame in (base, new))
+    return compare_runs(base, new, threshold=threshold, alpha=ALPHA).changes.set_index("case_id")
+
+
 def judge(base: pd.DataFrame, new: pd.DataFrame, factors: dict[str, float]) -> pd.DataFrame:
-    """One row per compared case: its true factor and each rule's call. Pure."""
-    gate = compare_runs(base, new, threshold=THRESHOLD, alpha=ALPHA).changes
+    """One row per compared case: its true factor and each rule's call, all on the same pooled rounds. Pure."""
+    gate = _changes(base, new, DEFAULT_THRESHOLD, on_rounds=True)
     gate = gate[gate["ratio"].notna()]
+    gate_10 = _changes(base, new, 0.10, on_rounds=True)
+    pooled = _changes(base, new, 0.10, on_rounds=False)
+    base_by_id, new_by_id = base.set_index("case_id"), new.set_index("case_id")
     rows = []
-    base_by_id = base.set_index("case_id")["samples_s"]
-    new_by_id = new.set_index("case_id")["samples_s"]
-    for _, change in gate.iterrows():
-        p_value = mann_whitney_p(base_by_id[change["case_id"]], new_by_id[change["case_id"]])
+    for case_id, change in gate.iterrows():
+        b, n = base_by_id.loc[case_id], new_by_id.loc[case_id]
+        median_ratio = float(np.median(n["samples_s"]) / np.median(b["samples_s"]))
+        p_pooled = mann_whitney_p(b["samples_s"], n["samples_s"])
         rows.append(
             {
-                "case_id": change["case_id"],
+                "case_id": case_id,
                 "family": change["family"],
                 "mode": change["mode"],
                 "factor": factors.get(change["family"], 0.0),
-                "ratio": change["median_ratio"],
-                "hodges_lehmann_ratio": change["ratio"],
-                "p_value": p_value,
+                "unit": change["unit"],
+                "rounds_base": int(change["n_base"]) if change["unit"] == "rounds" else 1,
+                "rounds_new": int(change["n_new"]) if change["unit"] == "rounds" else 1,
+                "ratio": change["ratio"],  # Hodges-Lehmann on round medians: what the gate sizes
+                "p_value": change["p_value"],
+                "pooled_ratio": pooled.loc[case_id, "ratio"],
+                "pooled_p_value": p_pooled,
+                "median_ratio": median_ratio,
                 "gate": change["verdict"] == "regression",
-                "plain": change["median_ratio"] > 1 + THRESHOLD,
-                "asv": p_value < ASV_P and change["median_ratio"] > ASV_FACTOR,
+                "gate_10": gate_10.loc[case_id, "verdict"] == "regression",
+                "pooled": pooled.loc[case_id, "verdict"] == "regression",
+                "plain": median_ratio > 1 + PLAIN,
+                "asv": p_pooled < ASV_P and median_ratio > ASV_FACTOR,
             }
         )
     return pd.DataFrame.from_records(rows)
 
 
 def summarize(judged: pd.DataFrame) -> pd.DataFrame:
-    """Flag rate per data variant, rule and factor, with the counts behind it."""
+    """Flag rate per rule and factor, with the counts behind it."""
     rows = []
-    for (variant, factor), group in judged.groupby(["variant", "factor"]):
-        row = {"variant": variant, "factor": factor, "cases": len(group), "median_ratio": group["ratio"].median()}
-        for rule in ("gate", "plain", "asv"):
+    for factor, group in judged.groupby("factor"):
+        row = {
+            "factor": factor,
+            "cases": len(group),
+            "median_ratio": group["ratio"].median(),
+            "min_ratio": group["ratio"].min(),
+            "max_ratio": group["ratio"].max(),
+        }
+        for rule in RULES:
             row[rule] = int(group[rule].sum())
         rows.append(row)
     return pd.DataFrame.from_records(rows)
 
 
-def to_markdown(summary: pd.DataFrame, reps: int, rounds: int) -> str:
+def false_alarm_jobs(judged: pd.DataFrame) -> dict[str, int]:
+    """Per rule, the jobs where some identical-code (A/A) case was flagged: what a CI user would live through."""
+    control = judged[judged["factor"] == 0]
+    return {rule: int(control.groupby("rep")[rule].any().sum()) for rule in RULES}
+
+
+def to_markdown(summary: pd.DataFrame, reps: int, rounds: int, alarms: dict[str, int] | None = None) -> str:
     lines = [
         f"{reps} repetitions x {rounds} alternating rounds per side; cases flagged as a regression / cases compared",
         "",
-        "| data | true slowdown | rnnbench gate | plain 10% (pytest-benchmark) | asv-style | median measured ratio |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| true slowdown | " + " | ".join(RULES.values()) + " | gate's measured ratio: median [range] |",
+        "|---:|" + "---:|" * len(RULES) + "---:|",
     ]
-    names = {"pooled": f"{rounds} rounds pooled", "single": "1 sweep per side"}
     for _, row in summary.iterrows():
         label = "none (A/A)" if row["factor"] == 0 else f"{row['factor']:.0%}"
-        cells = [f"{row[rule]}/{row['cases']} ({row[rule] / row['cases']:.0%})" for rule in ("gate", "plain", "asv")]
-        lines.append(f"| {names[row['variant']]} | {label} | " + " | ".join(cells) + f" | {row['median_ratio']:.3f} |")
+        flagged, cases = {rule: int(row[rule]) for rule in RULES}, int(row["cases"])
+        cells = [f"{flagged[rule]}/{cases} ({flagged[rule] / cases:.0%})" for rule in RULES]
+        spread = f"{row['median_ratio']:.3f} [{row['min_ratio']:.2f}-{row['max_ratio']:.2f}]"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {spread} |")
+    if alarms is not None:
+        cells = [f"{alarms[rule]}/{reps} ({alarms[rule] / reps:.0%})" for rule in RULES]
+        lines.append("| jobs with an A/A false alarm | " + " | ".join(cells) + " | |")
     return "\n".join(lines) + "\n"
 
 
@@ -105,14 +149,9 @@ def judge_all(out: Path, rounds: int) -> pd.DataFrame:
         runs = {side: [rep_dir / "rounds" / f"{side}-round{r + 1}" for r in range(rounds)] for side in ("base", "new")}
         if not all((d / store.MEASUREMENTS).is_file() for dirs in runs.values() for d in dirs):
             continue  # an unfinished repetition
-        frames = {side: [store.read_measurements(d) for d in dirs] for side, dirs in runs.items()}
+        pooled = {side: pool_rounds([store.read_measurements(d) for d in dirs], side) for side, dirs in runs.items()}
         factors = factors_for(_rep_index(rep_dir) - 1)
-        pooled = {side: pool_rounds(f, side) for side, f in frames.items()}
-        for variant, (base, new) in (
-            ("pooled", (pooled["base"], pooled["new"])),
-            ("single", (frames["base"][0], frames["new"][0])),
-        ):
-            judged.append(judge(base, new, factors).assign(rep=_rep_index(rep_dir), variant=variant))
+        judged.append(judge(pooled["base"], pooled["new"], factors).assign(rep=_rep_index(rep_dir)))
     return pd.concat(judged, ignore_index=True) if judged else pd.DataFrame()
 
 
@@ -122,16 +161,19 @@ def report(out: Path, rounds: int) -> str:
         return "no complete repetition yet\n"
     table.to_csv(out / "judged.csv", index=False)
     summary = summarize(table)
-    markdown = to_markdown(summary, int(table["rep"].nunique()), rounds)
+    alarms = false_alarm_jobs(table)
+    markdown = to_markdown(summary, int(table["rep"].nunique()), rounds, alarms)
     (out / "summary.md").write_text(markdown)
-    (out / "summary.json").write_text(json.dumps(summary.to_dict(orient="records"), indent=2))
+    document = {"rounds": rounds, "rules": RULES, "false_alarm_jobs": alarms}
+    document["by_factor"] = summary.to_dict(orient="records")
+    (out / "summary.json").write_text(json.dumps(document, indent=2))
     return markdown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.validate_gate", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--config", type=Path, default=ROOT / "bench" / "configs" / "quick.toml")
     parser.add_argument("--sweep-args", default="--impl *.native --no-check", help="extra sweep flags")
     parser.add_argument("--out", type=Path, default=Path("results") / f"validate-gate-{time.strftime('%Y%m%d-%H%M%S')}")

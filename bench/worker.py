@@ -14,6 +14,8 @@ import os
 import sys
 import warnings
 
+STARTED = "rnnbench worker started, pid"  # the worker's first line in its log: which process measured when
+
 
 def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     for path in args.plugin:
         load_plugin(path)
+    print(f"{STARTED} {os.getpid()}", file=sys.stderr, flush=True)
     protocol.write(json.dumps({"ready": True}) + "\n")
 
     for line in sys.stdin:

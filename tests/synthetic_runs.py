@@ -31,9 +31,15 @@ def case(family: str = "lstm", impl: str = "native", batch: int = 4, seq_len: in
     return Case(f"{family}.{impl}", family, impl, "cpu", "float32", mode, batch, seq_len, 32, 64)
 
 
-def row(c: Case, run_id: str, samples, status: str = "ok", correct: bool | None = True, error: str = "") -> dict:
+def row(
+    c: Case, run_id: str, samples, status: str = "ok", correct: bool | None = True, error: str = "", rounds=None
+) -> dict:
+    """A measured row; `rounds` (a list of per-round sample lists) pools them as a sweep's rounds do."""
+    if rounds is not None:
+        samples = [float(s) for r in rounds for s in r]
     samples = None if samples is None else [float(s) for s in samples]
-    return {
+    extra = {} if rounds is None else {"round_medians_s": [float(np.median(r)) for r in rounds], "rounds": len(rounds)}
+    return extra | {
         "run_id": run_id,
         "case_id": c.case_id,
         **c.identity(),
@@ -71,3 +77,12 @@ def write_run(root: Path, run_id: str, rows: list[dict], **environment) -> Path:
     pd.DataFrame.from_records(rows).to_parquet(path / "measurements.parquet")
     (path / "run.json").write_text(json.dumps(run_json(run_id, **environment)))
     return path
+
+
+def process_rounds(
+    median_s: float, rounds: int, rng: np.random.Generator, per_round: int = 20, process_sd: float = 0.08, sd=0.03
+) -> list[np.ndarray]:
+    """Samples of `rounds` processes: each has its own lognormal offset (layout, allocator, neighbours), then
+    lognormal noise per sample. The offset is what pooled samples hide and per-round medians expose."""
+    offsets = rng.lognormal(0.0, process_sd, rounds)
+    return [median_s * offset * rng.lognormal(0.0, sd, per_round) for offset in offsets]

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_runs import case, lognormal, row, run_json
+from synthetic_runs import case, lognormal, process_rounds, row, run_json
 
 from bench.compare import compare_runs
 from bench.errors import UsageError
@@ -140,8 +140,9 @@ def test_relative_to_without_reference_case_is_incomparable():
 
 
 def test_environment_differences_are_warned():
-    c = case()
-    base, new = frame([row(c, "a", lognormal(1e-3, 9, 1))]), frame([row(c, "b", lognormal(1e-3, 9, 2))])
+    c, rng = case(), np.random.default_rng(3)
+    base = frame([row(c, "a", None, rounds=process_rounds(1e-3, 6, rng))])
+    new = frame([row(c, "b", None, rounds=process_rounds(1e-3, 6, rng))])
     result = compare_runs(base, new, run_json("a"), run_json("b", host="other", torch="2.14.0"))
     assert any("machine: ci-runner-1 (base) vs other (new)" in w for w in result.warnings)
     assert any("torch: 2.13.0+cpu (base) vs 2.14.0 (new)" in w for w in result.warnings)
@@ -164,3 +165,95 @@ def test_zero_variance_and_missing_samples():
     got = dict(zip(compare_runs(base, new).changes["batch"], compare_runs(base, new).changes["verdict"]))
     assert got == {1: "unchanged", 2: "regression", 3: "incomparable"}
     assert np.isnan(compare_runs(base, new).changes.set_index("batch").loc[3, "ratio"])
+
+
+def _jobs(factor: float, jobs: int, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`jobs` simulated CI jobs (one case each), 8 vs 8 rounds, every round a process with its own offset."""
+    cases = [case(batch=job + 1) for job in range(jobs)]
+    base = frame([row(c, "a", None, rounds=process_rounds(1e-3, 8, rng)) for c in cases])
+    new = frame([row(c, "b", None, rounds=process_rounds(1e-3 * factor, 8, rng)) for c in cases])
+    return base, new
+
+
+def test_rounds_are_the_replicates_pooled_samples_are_overconfident():
+    """Each process runs the same code a few percent faster or slower (sd 8%), on top of sample noise (3%).
+    Pooled, 160 samples per side look like overwhelming evidence of a change that is only the luck of 8
+    processes; a test over the 8 round medians knows how many replicates it has."""
+    rng = np.random.default_rng(2024)
+    base, new = _jobs(1.0, 200, rng)
+    on_rounds = compare_runs(base, new).changes
+    pooled = compare_runs(base.drop(columns="round_medians_s"), new.drop(columns="round_medians_s")).changes
+    assert set(on_rounds["unit"]) == {"rounds"} and set(pooled["unit"]) == {"samples"}
+    false_on_rounds = on_rounds["verdict"].isin(["regression", "improvement"]).mean()
+    false_pooled = pooled["verdict"].isin(["regression", "improvement"]).mean()
+    assert false_on_rounds <= 0.02
+    assert false_pooled >= 0.15  # same data, same threshold: only the unit differs
+    assert (pooled["p_value"] < 0.01).mean() >= 0.4  # identical code "significant" in half the jobs
+
+    base, new = _jobs(1.25, 200, rng)
+    caught = compare_runs(base, new).changes["verdict"].eq("regression").mean()
+    assert caught >= 0.95
+
+
+def test_the_unit_is_rounds_where_they_can_reach_alpha_else_samples_with_one_warning():
+    rng = np.random.default_rng(5)
+    eight, three, old = case(batch=1), case(batch=2), case(batch=3)
+    base = frame(
+        [
+            row(eight, "a", None, rounds=process_rounds(1e-3, 8, rng)),
+            row(three, "a", None, rounds=process_rounds(1e-3, 3, rng)),
+            row(old, "a", lognormal(1e-3, 20, 1)),  # written before round medians were recorded
+        ]
+    )
+    new = frame(
+        [
+            row(eight, "b", None, rounds=process_rounds(1e-3, 7, rng)),
+            row(three, "b", None, rounds=process_rounds(1e-3, 3, rng)),
+            row(old, "b", lognormal(1e-3, 20, 2)),
+        ]
+    )
+    result = compare_runs(base, new, run_json("a"), run_json("b"))
+    got = result.changes.set_index("batch")
+    assert (got.loc[1, "unit"], got.loc[1, "n_base"], got.loc[1, "n_new"]) == ("rounds", 8, 7)
+    assert got.loc[1, "base_median_s"] == pytest.approx(np.median(base.iloc[0]["round_medians_s"]))
+    assert (got.loc[2, "unit"], got.loc[2, "n_base"], got.loc[2, "n_new"]) == ("samples", 60, 60)
+    assert (got.loc[3, "unit"], got.loc[3, "n_base"]) == ("samples", 20)
+    assert result.warnings == (
+        "2 cases decided on raw samples of too few rounds per side (at most 3), which understate run-to-run "
+        "variation; measure with --rounds 5 or more (rnnbench ci does) for a trustworthy gate",
+    )
+    single = compare_runs(base.iloc[[2]], new.iloc[[2]], alpha=0.05)
+    assert single.warnings == (
+        "1 case decided on raw samples of one process per side, which understate run-to-run variation; "
+        "measure with --rounds 4 or more (rnnbench ci does) for a trustworthy gate",
+    )
+    assert compare_runs(base.iloc[[0]], new.iloc[[0]]).warnings == ()  # decided on rounds: nothing to warn of
+    pooled_before = compare_runs(base.iloc[[2]].assign(rounds=3), new.iloc[[2]].assign(rounds=3))
+    assert "decided on raw samples of too few rounds per side (at most 3)" in pooled_before.warnings[0]
+
+
+def test_relative_to_divides_each_round_by_the_reference_of_the_same_round():
+    # every round runs on a machine of its own speed (sd 30%), which both implementations share within
+    # the round; premul is 20% slower than native on the new side and as fast on the base side
+    rng = np.random.default_rng(11)
+
+    def side(run_id: str, premul_factor: float) -> list[dict]:
+        speed = rng.lognormal(0.0, 0.3, 8)
+        native = [1e-3 * s * rng.lognormal(0, 0.01, 20) for s in speed]
+        premul = [1e-3 * premul_factor * s * rng.lognormal(0, 0.01, 20) for s in speed]
+        return [row(case("lstm", "native"), run_id, None, rounds=native),
+                row(case("lstm", "premul"), run_id, None, rounds=premul)]  # fmt: skip
+
+    base, new = frame(side("a", 1.0)), frame(side("b", 1.2))
+    raw = compare_runs(base, new).changes.set_index("key").loc["lstm.premul"]
+    assert raw["verdict"] == "unchanged" and raw["unit"] == "rounds"  # the machine's swings drown the change
+    relative = compare_runs(base, new, relative_to="native").changes.set_index("key").loc["lstm.premul"]
+    assert (relative["verdict"], relative["unit"], relative["n_base"]) == ("regression", "rounds", 8)
+    assert relative["ratio"] == pytest.approx(1.2, rel=0.02)
+    assert relative["ratio_high"] / relative["ratio_low"] < 1.05  # round by round, the swings cancel
+    assert relative["base_median_s"] == pytest.approx(np.median(base.iloc[1]["round_medians_s"]))  # seconds
+
+    # rounds that do not pair with the reference's (a round missing on one side) fall back to samples
+    new.at[0, "round_medians_s"] = new.at[0, "round_medians_s"][:7]
+    unpaired = compare_runs(base, new, relative_to="native").changes.set_index("key").loc["lstm.premul"]
+    assert unpaired["unit"] == "samples" and unpaired["n_new"] == 160

@@ -33,14 +33,18 @@ def test_compare_writes_every_output_and_fails_the_gate(runs, tmp_path, capsys, 
     assert "regression" in out and "new failure" in out and "only in new" in out
     assert "warning: different machine: ci-runner-1 (base) vs other-host (new)" in out
     assert "FAIL: 1 regression, 1 new failure, 1 unchanged" in out
+    assert "decided on" in out and "20 vs 20 samples" in out
+    assert "warning: 2 cases decided on raw samples of one process per side" in out
     markdown = (tmp_path / "s.md").read_text()
     assert markdown.startswith("## :x: Benchmark gate: FAIL")
     assert "### Regression (1)" in markdown and "`lstm.native inference b1 t16 i32 h64 float32 cpu`" in markdown
+    assert "| 20 vs 20 samples |" in markdown and "> **Warning:** 2 cases decided on raw samples" in markdown
     document = json.loads((tmp_path / "c.json").read_text())
     assert document["failed"] is True
     assert document["counts"]["regression"] == 1 and document["counts"]["only_new"] == 1
     regression = [c for c in document["changes"] if c["verdict"] == "regression"][0]
     assert 1.15 < regression["ratio"] < 1.35
+    assert (regression["unit"], regression["n_base"], regression["n_new"]) == ("samples", 20, 20)
     assert (tmp_path / "reports" / "new-run" / "compare-base-run.html").is_file()
 
 
@@ -109,6 +113,8 @@ document.getElementById('f').onload = () => {{
   document.title = 'probe ' + JSON.stringify({{
     verdict: d.getElementById('verdict').textContent,
     rows: [...d.querySelectorAll('#changes tbody tr')].map(r => r.className),
+    basis: [...d.querySelectorAll('#changes tbody tr')].map(r => r.cells[7].textContent),
+    header: d.querySelectorAll('#changes thead th')[7].textContent,
     plot: img.complete ? [img.naturalWidth, img.naturalHeight] : null,
     warn: [...d.querySelectorAll('.warning')].map(w => w.textContent),
   }});
@@ -135,3 +141,5 @@ document.getElementById('f').onload = () => {{
     assert "only_new" in seen["rows"]
     assert seen["plot"][0] > 500 and seen["plot"][1] > 100
     assert any("other-host" in w for w in seen["warn"])
+    assert seen["header"] == "decided on" and seen["basis"][0] == "20 vs 20 samples"
+    assert any("decided on raw samples of one process per side" in w for w in seen["warn"])

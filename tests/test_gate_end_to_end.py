@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from synthetic_runs import case, row
 
 from bench.cli import main
 from bench.rounds import Side, pool_rounds, round_order, run_rounds
+from bench.validate_gate import judge, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "bench" / "plugins" / "slowdown.py"
@@ -44,11 +47,35 @@ def test_pooling_rounds_keeps_every_sample_and_the_worst_status():
     assert set(pooled["run_id"]) == {"pooled"}
 
 
+def test_validation_judges_every_rule_on_the_same_rounds():
+    """8 processes per side whose speeds overlap but sit two steps apart: every pooled-samples rule calls it
+    a regression (thousands of samples, p ~ 0), the test over round medians sees 8 vs 8 overlapping values."""
+    c = case("gru")
+    grid = [0.8 + 0.1 * step for step in range(10)]
+    noise = np.random.default_rng(0).lognormal(0.0, 0.001, 50)
+    base = pd.DataFrame([row(c, "a", None, rounds=[1e-3 * speed * noise for speed in grid[:8]])])
+    new = pd.DataFrame([row(c, "b", None, rounds=[1e-3 * speed * noise for speed in grid[2:]])])
+    judged = judge(base, new, {"gru": 0.0})
+    got = judged.iloc[0]
+    assert (got["unit"], got["rounds_base"], got["factor"]) == ("rounds", 8, 0.0)
+    assert got["pooled_p_value"] < 1e-6 < 0.01 < got["p_value"]
+    assert (got["gate"], got["gate_10"]) == (False, False)
+    assert (got["pooled"], got["plain"], got["asv"]) == (True, True, True)
+    summary = summarize(judged.assign(rep=1)).iloc[0]
+    assert (summary["cases"], summary["gate"], summary["pooled"]) == (1, 0, 1)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["ci", "--base", "no-such-revision-xyz"], "unknown git revision"),
-        (["ci", "--base", "HEAD", "--rounds", "0"], "--rounds must be at least 1"),
+        (
+            ["ci", "--base", "HEAD", "--rounds", "4"],
+            "--rounds 4 is too few: the gate tests one median per round, "
+            "and 5 vs 5 rounds is the least that can reach p < 0.01",
+        ),
+        (["ci", "--base", "HEAD", "--rounds", "3", "--alpha", "0.05"], "4 vs 4 rounds is the least"),
+        (["ci", "--base", "HEAD", "--alpha", "0"], "--alpha must be between 0 and 1"),
         (["ci", "--base", "HEAD", "--config", "missing.toml"], "no sweep spec"),
     ],
 )
@@ -60,28 +87,34 @@ def test_ci_bad_input(argv, message, capsys):
 
 @pytest.mark.slow
 def test_ci_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
-    """`ci` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1."""
+    """`ci` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1.
+
+    Two rounds per side keep it short; alpha 0.4 is what 2 vs 2 rounds can reach (p = 1/3 when every new
+    round is slower than every base round): the machinery is tested here, the gate's power in test_compare.
+    """
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "1", "--out", str(tmp_path / "ci"),
-         "--sweep-args", " ".join(TINY), "--new-plugin", str(SLOWDOWN), "--json", str(tmp_path / "c.json"),
-         "--markdown", str(tmp_path / "s.md"), "--html", str(tmp_path / "c.html")],
+        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "2", "--alpha", "0.4",
+         "--out", str(tmp_path / "ci"), "--sweep-args", " ".join(TINY), "--new-plugin", str(SLOWDOWN),
+         "--json", str(tmp_path / "c.json"), "--markdown", str(tmp_path / "s.md"), "--html", str(tmp_path / "c.html")],
         cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), RNNBENCH_SLOWDOWN="lstm.native=9"),
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     # ten times the work: far beyond what a busy shared machine swings by between two sweeps
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "round 1/1: measuring base" in done.stderr and "round 1/1: measuring new" in done.stderr
+    assert "round 2/2: measuring base" in done.stderr and "round 2/2: measuring new" in done.stderr
     changes = json.loads((tmp_path / "c.json").read_text())["changes"]
     assert [(c["key"], c["verdict"]) for c in changes] == [("lstm.native", "regression")]  # matched by identity
+    assert (changes[0]["unit"], changes[0]["n_base"], changes[0]["n_new"]) == ("rounds", 2, 2)
     assert changes[0]["ratio"] > 3
-    assert "lstm.native inference b4 t16 i32 h32 float32 cpu" in (tmp_path / "s.md").read_text()
+    summary = (tmp_path / "s.md").read_text()
+    assert "lstm.native inference b32 t16 i64 h64 float32 cpu" in summary and "| 2 vs 2 rounds |" in summary
     assert (tmp_path / "c.html").stat().st_size > 10_000  # the embedded plot
 
     pooled = sorted(p.name for p in (tmp_path / "ci").iterdir() if p.name != "rounds")
     assert [name.rsplit("-", 1)[1] for name in pooled] == ["base", "new"]
     base_meta = json.loads((tmp_path / "ci" / pooled[0] / "run.json").read_text())
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert base_meta["environment"]["git_commit"] == head and base_meta["rounds"] == ["base-round1"]
+    assert base_meta["environment"]["git_commit"] == head and base_meta["rounds"] == ["base-round1", "base-round2"]
     worktree = done.stderr.split("checked out in ", 1)[1].split()[0]
     assert not Path(worktree).exists()
     listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout

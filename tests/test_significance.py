@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.significance import _critical_rank, compare_samples, mann_whitney_p, min_p_value, ratio_interval
+from bench.significance import (
+    _critical_rank,
+    compare_samples,
+    least_equal_count,
+    mann_whitney_p,
+    min_p_value,
+    ratio_interval,
+)
 
 
 def lognormal(median, n, seed, spread=0.05):
@@ -46,6 +53,14 @@ def test_tiny_counts_cannot_reach_significance():
     assert shift.ratio == pytest.approx(np.sqrt(5 / 1.1 * 5.1 / 1.1 * 5 / 1.0 * 5.1 / 1.0) ** 0.5, rel=0.01)
     # one sample each: nothing to test
     assert compare_samples([1.0], [2.0]).p_value == 1.0
+
+
+def test_least_equal_count_is_the_first_that_can_reach_alpha():
+    for alpha, least in ((0.01, 5), (0.05, 4), (0.001, 7)):
+        assert least_equal_count(alpha) == least
+        assert min_p_value(least, least) < alpha <= min_p_value(least - 1, least - 1)
+    with pytest.raises(ValueError):
+        least_equal_count(0.0)
 
 
 def test_thousands_of_samples():

@@ -13,16 +13,23 @@ from pathlib import Path
 from bench.commands.compare import add_gate_arguments, gate
 from bench.errors import UsageError
 from bench.rounds import Side, run_rounds, write_pooled
+from bench.significance import least_equal_count
 
 HELP = "check out REV in a temporary worktree, measure it and this tree in alternating rounds, compare"
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ROOT / "bench" / "configs" / "quick.toml"
+ROUNDS = 8  # 5 vs 5 is the least that can reach p < 0.01 at all; more rounds give the test power
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", required=True, metavar="REV", help="git revision to compare against")
     parser.add_argument("--config", type=Path, default=QUICK, help="sweep spec for both sides (quick.toml)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per side (3)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help=f"alternating rounds per side, each a fresh process: the replicates the test counts ({ROUNDS})",
+    )
     parser.add_argument(
         "--simultaneous", action="store_true", help="run both sides of each round at the same time (see README)"
     )
@@ -52,8 +59,14 @@ def _resolve(rev: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.rounds < 1:
-        raise UsageError(f"--rounds must be at least 1, got {args.rounds}")
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    least = least_equal_count(args.alpha)
+    if args.rounds < least:
+        raise UsageError(
+            f"--rounds {args.rounds} is too few: the gate tests one median per round, and {least} vs {least} "
+            f"rounds is the least that can reach p < {args.alpha:g}"
+        )
     config = args.config.resolve()
     if not config.is_file():
         raise UsageError(f"no sweep spec at {args.config}")

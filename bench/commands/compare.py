@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.compare import compare_runs
+from bench.compare import DEFAULT_THRESHOLD, compare_runs
 from bench.compare_html import write_html
 from bench.compare_render import to_json, to_markdown, to_terminal
 from bench.errors import UsageError
@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     """The decision and output flags, shared with `rnnbench ci`."""
-    parser.add_argument("--threshold", type=float, default=0.10, help="smallest median change that counts (0.10)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"smallest real median change that fails the gate ({DEFAULT_THRESHOLD:g})",
+    )
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the U test (0.01)")
     parser.add_argument("--relative-to", metavar="IMPL", help="divide each case by this implementation, same run")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")
