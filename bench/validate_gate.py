@@ -1,9 +1,10 @@
 """Measure how good the regression gate is on this machine: false alarms on A/A, detection of known slowdowns.
 
-    python -m bench.validate_gate --reps 8 --rounds 8        (make validate-gate)
+    python -m bench.validate_gate --reps 8 --rounds 4 --sweep-rounds 4        (make validate-gate)
 
 Each repetition is one CI job as `rnnbench ci` runs it: a base side and a new side from the same tree,
-measured in alternating rounds, each round a sweep of its own (a separate process). On the new side the
+measured in alternating rounds, each round a sweep of its own whose `--sweep-rounds` rounds each run in a
+fresh worker process. On the new side the
 slowdown plugin slows each family's implementations by a known factor, rotated across repetitions so every
 family gets every factor: 0 (the A/A control: identical code), 5%, 10% and 25%. Every compared case is then
 judged by several rules on the same data, the rounds of each side pooled as `rnnbench ci` pools them:
@@ -163,6 +164,8 @@ def report(out: Path, rounds: int) -> str:
     summary = summarize(table)
     alarms = false_alarm_jobs(table)
     markdown = to_markdown(summary, int(table["rep"].nunique()), rounds, alarms)
+    per_side = int(table["rounds_base"].median())
+    markdown = markdown.replace(" per side;", f" per side, {per_side} round medians per side;", 1)
     (out / "summary.md").write_text(markdown)
     document = {"rounds": rounds, "rules": RULES, "false_alarm_jobs": alarms}
     document["by_factor"] = summary.to_dict(orient="records")
@@ -173,7 +176,8 @@ def report(out: Path, rounds: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.validate_gate", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds, as rnnbench ci --rounds")
+    parser.add_argument("--sweep-rounds", type=int, default=4, help="worker rounds per sweep, as ci --sweep-rounds")
     parser.add_argument("--config", type=Path, default=ROOT / "bench" / "configs" / "quick.toml")
     parser.add_argument("--sweep-args", default="--impl *.native --no-check", help="extra sweep flags")
     parser.add_argument("--out", type=Path, default=Path("results") / f"validate-gate-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simultaneous", action="store_true", help="run both sides of a round at the same time")
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    sweep_args = args.sweep_args.split() + ["--plugin", str(PLUGIN)]
+    sweep_args = ["--rounds", str(args.sweep_rounds), *args.sweep_args.split(), "--plugin", str(PLUGIN)]
     for rep in range(args.reps if not args.analyze else 0):
         rep_dir = out / f"rep{rep + 1}"
         if rep_dir.exists():

@@ -70,11 +70,12 @@ def test_validation_judges_every_rule_on_the_same_rounds():
     [
         (["ci", "--base", "no-such-revision-xyz"], "unknown git revision"),
         (
-            ["ci", "--base", "HEAD", "--rounds", "4"],
-            "--rounds 4 is too few: the gate tests one median per round, "
-            "and 5 vs 5 rounds is the least that can reach p < 0.01",
+            ["ci", "--base", "HEAD", "--rounds", "2", "--sweep-rounds", "2"],
+            "--rounds 2 x --sweep-rounds 2 is too few: the gate tests one median per process, "
+            "and 5 vs 5 is the least that can reach p < 0.01",
         ),
-        (["ci", "--base", "HEAD", "--rounds", "3", "--alpha", "0.05"], "4 vs 4 rounds is the least"),
+        (["ci", "--base", "HEAD", "--rounds", "3", "--sweep-rounds", "1", "--alpha", "0.05"], "4 vs 4 is the least"),
+        (["ci", "--base", "HEAD", "--sweep-rounds", "0"], "--rounds and --sweep-rounds must be positive"),
         (["ci", "--base", "HEAD", "--alpha", "0"], "--alpha must be between 0 and 1"),
         (["ci", "--base", "HEAD", "--config", "missing.toml"], "no sweep spec"),
     ],
@@ -89,11 +90,13 @@ def test_ci_bad_input(argv, message, capsys):
 def test_ci_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
     """`ci` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1.
 
-    Two rounds per side keep it short; alpha 0.4 is what 2 vs 2 rounds can reach (p = 1/3 when every new
-    round is slower than every base round): the machinery is tested here, the gate's power in test_compare.
+    Two alternating rounds of two worker rounds each keep it short: 4 medians per side, and alpha 0.05 is what
+    4 vs 4 can reach (p = 2/70 when every new round is slower than every base round): the machinery is tested
+    here, the gate's power in test_compare.
     """
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "2", "--alpha", "0.4",
+        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "2", "--sweep-rounds", "2",
+         "--alpha", "0.05",
          "--out", str(tmp_path / "ci"), "--sweep-args", " ".join(TINY), "--new-plugin", str(SLOWDOWN),
          "--json", str(tmp_path / "c.json"), "--markdown", str(tmp_path / "s.md"), "--html", str(tmp_path / "c.html")],
         cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), RNNBENCH_SLOWDOWN="lstm.native=9"),
@@ -104,10 +107,10 @@ def test_ci_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
     assert "round 2/2: measuring base" in done.stderr and "round 2/2: measuring new" in done.stderr
     changes = json.loads((tmp_path / "c.json").read_text())["changes"]
     assert [(c["key"], c["verdict"]) for c in changes] == [("lstm.native", "regression")]  # matched by identity
-    assert (changes[0]["unit"], changes[0]["n_base"], changes[0]["n_new"]) == ("rounds", 2, 2)
+    assert (changes[0]["unit"], changes[0]["n_base"], changes[0]["n_new"]) == ("rounds", 4, 4)
     assert changes[0]["ratio"] > 3
     summary = (tmp_path / "s.md").read_text()
-    assert "lstm.native inference b32 t16 i64 h64 float32 cpu" in summary and "| 2 vs 2 rounds |" in summary
+    assert "lstm.native inference b32 t16 i64 h64 float32 cpu" in summary and "| 4 vs 4 rounds |" in summary
     assert (tmp_path / "c.html").stat().st_size > 10_000  # the embedded plot
 
     pooled = sorted(p.name for p in (tmp_path / "ci").iterdir() if p.name != "rounds")

@@ -18,7 +18,8 @@ from bench.significance import least_equal_count
 HELP = "check out REV in a temporary worktree, measure it and this tree in alternating rounds, compare"
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ROOT / "bench" / "configs" / "quick.toml"
-ROUNDS = 8  # 5 vs 5 is the least that can reach p < 0.01 at all; more rounds give the test power
+ROUNDS = 4  # alternations of the two sides
+SWEEP_ROUNDS = 4  # fresh worker processes per side and alternation: 4 x 4 = 16 round medians per side
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rounds",
         type=int,
         default=ROUNDS,
-        help=f"alternating rounds per side, each a fresh process: the replicates the test counts ({ROUNDS})",
+        help=f"alternating rounds: each side's sweep runs once per round, base and new taking turns ({ROUNDS})",
+    )
+    parser.add_argument(
+        "--sweep-rounds",
+        type=int,
+        default=SWEEP_ROUNDS,
+        help="rounds inside each of those sweeps, each in a fresh worker process: the test counts "
+        f"rounds x sweep-rounds medians per side ({SWEEP_ROUNDS})",
     )
     parser.add_argument(
         "--simultaneous", action="store_true", help="run both sides of each round at the same time (see README)"
@@ -62,10 +70,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
     least = least_equal_count(args.alpha)
-    if args.rounds < least:
+    if args.rounds < 1 or args.sweep_rounds < 1:
+        raise UsageError(f"--rounds and --sweep-rounds must be positive, got {args.rounds} and {args.sweep_rounds}")
+    if args.rounds * args.sweep_rounds < least:
         raise UsageError(
-            f"--rounds {args.rounds} is too few: the gate tests one median per round, and {least} vs {least} "
-            f"rounds is the least that can reach p < {args.alpha:g}"
+            f"--rounds {args.rounds} x --sweep-rounds {args.sweep_rounds} is too few: the gate tests one median per "
+            f"process, and {least} vs {least} is the least that can reach p < {args.alpha:g}"
         )
     config = args.config.resolve()
     if not config.is_file():
@@ -74,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = (args.out or Path("results") / f"ci-{stamp}").resolve()
     plugins = [str(Path(path).resolve()) for path in args.plugin]
-    sweep_args = shlex.split(args.sweep_args) + [flag for path in plugins for flag in ("--plugin", path)]
+    sweep_args = ["--rounds", str(args.sweep_rounds), *shlex.split(args.sweep_args)]
+    sweep_args += [flag for path in plugins for flag in ("--plugin", path)]
     for path in args.new_plugin:
         if not Path(path).is_file():
             raise UsageError(f"plugin file not found: {path}")
