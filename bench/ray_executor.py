@@ -38,6 +38,7 @@ CANCEL_GRACE_S = 10.0
 # per case would cost seconds). Keyed by everything the worker was started with, the GPU Ray gave us too.
 _RUNNERS: dict[tuple, Runner] = {}
 _LATE_PEAKS: dict[tuple, float | None] = {}  # peaks this process measured for a node that joined late
+_LOCAL_INSTANCE: list[bool] = []  # non-empty while the Ray instance is one this sweep started
 
 
 def _runner(run_id: str, timing: dict, threads: int, plugins: list[str]) -> Runner:
@@ -117,6 +118,7 @@ def connect(address: str | None, threads: int = 1) -> bool:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         # "local": a fresh instance even if `ray start` left a cluster on this machine (RAY_ADDRESS included)
         ray.init(address="local", num_cpus=max(cores - 1, threads, 1), include_dashboard=False, **options)
+        _LOCAL_INSTANCE.append(True)
         return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -126,6 +128,7 @@ def connect(address: str | None, threads: int = 1) -> bool:
 def shutdown() -> None:
     if ray.is_initialized():
         ray.shutdown()
+    _LOCAL_INSTANCE.clear()
 
 
 def _alive_nodes() -> list[dict]:
@@ -250,10 +253,21 @@ def _result(ref, case: Case) -> tuple[dict, float | None] | None:
 
 
 def _cancel(pending: dict, run_dir: Path, run_id: str) -> None:
-    """Ctrl-C: cancel what is queued or running (the tasks stop their workers), keep what already finished."""
-    for ref in pending:
-        ray.cancel(ref)
-    ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_GRACE_S) if pending else ([], [])
+    """Ctrl-C: keep what already finished, stop the rest.
+
+    On an instance this sweep started, shutting it down stops every task and its worker, and nothing is
+    cancelled: cancelling a task at the moment it finishes can crash the driver (a race between cancellation and
+    completion in Ray's task manager: "An unexpected system state has occurred" from CompletePendingTask), which
+    turned one Ctrl-C in two into an abort here. On a
+    cluster that outlives the sweep the tasks are cancelled (they stop their workers), racing or not."""
+    if not pending:
+        return
+    if _LOCAL_INSTANCE:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+    else:
+        for ref in pending:
+            ray.cancel(ref)
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_GRACE_S)
     rows = []
     for ref in ready:
         try:
