@@ -70,7 +70,7 @@ def format_interval(low: float, high: float) -> str:
 
 
 def format_p(p: float) -> str:
-    return "-" if _missing(p) else f"{p:.2g}"
+    return "-" if _missing(p) else f"{p:.3g}"  # 0.0104 must not read as 0.01 beside alpha 0.01
 
 
 def format_basis(row: pd.Series) -> str:
@@ -99,6 +99,18 @@ def _parameters(comparison: Comparison) -> str:
     return text
 
 
+def _figures(row: pd.Series) -> list[str]:
+    """The cells every table of changes shows, in order: base and new median, change, interval, p, basis."""
+    return [
+        format_seconds(row["base_median_s"]),
+        format_seconds(row["new_median_s"]),
+        format_change(row["ratio"]),
+        format_interval(row["ratio_low"], row["ratio_high"]),
+        format_p(row["p_value"]),
+        format_basis(row),
+    ]
+
+
 def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
     changes = comparison.changes
     rows = []
@@ -108,12 +120,7 @@ def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
             [
                 color(VERDICT_LABELS[verdict], VERDICT_COLORS.get(verdict, "dim"), use_color),
                 case_label(row),
-                format_seconds(row["base_median_s"]),
-                format_seconds(row["new_median_s"]),
-                format_change(row["ratio"]),
-                format_interval(row["ratio_low"], row["ratio_high"]),
-                format_p(row["p_value"]),
-                format_basis(row),
+                *_figures(row),
                 row["note"] or "",
             ]
         )
@@ -139,12 +146,7 @@ def _md_table(frame: pd.DataFrame) -> list[str]:
     for _, row in frame.iterrows():
         cells = [
             f"`{case_label(row)}`",
-            format_seconds(row["base_median_s"]),
-            format_seconds(row["new_median_s"]),
-            format_change(row["ratio"]),
-            format_interval(row["ratio_low"], row["ratio_high"]),
-            format_p(row["p_value"]),
-            format_basis(row),
+            *_figures(row),
             str(row["note"] or "").replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
