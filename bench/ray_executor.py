@@ -38,7 +38,6 @@ CANCEL_GRACE_S = 10.0
 # per case would cost seconds). Keyed by everything the worker was started with, the GPU Ray gave us too.
 _RUNNERS: dict[tuple, Runner] = {}
 _LATE_PEAKS: dict[tuple, float | None] = {}  # peaks this process measured for a node that joined late
-_LOCAL_INSTANCE: list[bool] = []  # non-empty while the Ray instance is one this sweep started
 
 
 def _runner(run_id: str, timing: dict, threads: int, plugins: list[str]) -> Runner:
@@ -118,7 +117,6 @@ def connect(address: str | None, threads: int = 1) -> bool:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         # "local": a fresh instance even if `ray start` left a cluster on this machine (RAY_ADDRESS included)
         ray.init(address="local", num_cpus=max(cores - 1, threads, 1), include_dashboard=False, **options)
-        _LOCAL_INSTANCE.append(True)
         return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -128,7 +126,6 @@ def connect(address: str | None, threads: int = 1) -> bool:
 def shutdown() -> None:
     if ray.is_initialized():
         ray.shutdown()
-    _LOCAL_INSTANCE.clear()
 
 
 def _alive_nodes() -> list[dict]:
@@ -191,9 +188,11 @@ def run_cases(
     plugins: list[str],
     cases: list[tuple[Case, str | None]],
     progress: ProgressFn | None = None,
+    own_instance: bool = False,
 ) -> int:
     """Measure every case not yet in the run's table on the cluster; returns how many were lost to Ray
-    itself (a node died, a task failed outside the worker): those have no row, so a resume runs them."""
+    itself (a node died, a task failed outside the worker): those have no row, so a resume runs them.
+    `own_instance`: the Ray instance is one this sweep started (what `connect` returned)."""
     done = store.finished_case_ids(run_dir)
     todo = [(case, reason) for case, reason in cases if case.case_id not in done]
     skipped = [{**skipped_row(c, reason, threads), "run_id": run_id} for c, reason in todo if reason is not None]
@@ -238,7 +237,7 @@ def run_cases(
                 if progress:
                     progress(finished, len(runnable), case, row)
     except KeyboardInterrupt:
-        _cancel(pending, run_dir, run_id)
+        _cancel(pending, run_dir, run_id, own_instance)
         raise
     return lost
 
@@ -252,7 +251,7 @@ def _result(ref, case: Case) -> tuple[dict, float | None] | None:
         return None
 
 
-def _cancel(pending: dict, run_dir: Path, run_id: str) -> None:
+def _cancel(pending: dict, run_dir: Path, run_id: str, own_instance: bool) -> None:
     """Ctrl-C: keep what already finished, stop the rest.
 
     On an instance this sweep started, shutting it down stops every task and its worker, and nothing is
@@ -262,7 +261,7 @@ def _cancel(pending: dict, run_dir: Path, run_id: str) -> None:
     cluster that outlives the sweep the tasks are cancelled (they stop their workers), racing or not."""
     if not pending:
         return
-    if _LOCAL_INSTANCE:
+    if own_instance:
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
     else:
         for ref in pending:

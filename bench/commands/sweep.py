@@ -205,7 +205,9 @@ def run(args: argparse.Namespace) -> int:
             if executor["name"] == "ray":
                 from bench import ray_executor
 
-                lost = ray_executor.run_cases(run_dir, run_id, spec.timing, threads, plugins, cases, progress)
+                lost = ray_executor.run_cases(
+                    run_dir, run_id, spec.timing, threads, plugins, cases, progress, own_instance=ray_started
+                )
             else:
                 lost = _run_local(args, run_dir, run_id, spec, threads, plugins, cases, progress)
         except KeyboardInterrupt:
