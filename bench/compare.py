@@ -10,9 +10,12 @@ every noisy sample on a busy one and cannot tell 20 samples from 2.
 What the test counts matters as much. Samples from one process are not independent replicates: two
 processes running the same code differ systematically (memory layout, allocator state, the neighbours'
 load that minute), so a test over pooled samples is overconfident and flags identical code. The replicate
-is the round (one process per round, see bench/pooling.py): where both sides have enough rounds for the
-test to reach p < alpha, the verdict is decided on the per-round medians (`unit` "rounds"); otherwise on
-the raw samples (`unit` "samples"), with a warning that says so.
+is the round (one process per round, see bench/pooling.py). When the two runs were measured side by side
+(`rnnbench ci`: round i of both in one process, run.json's `pairing`), the verdict is decided on each
+round's ratio new/base (`unit` "pairs", Wilcoxon signed-rank), which cancels what the process and the
+moment did to both; else, where both sides have enough rounds for the test to reach p < alpha, on the
+per-round medians (`unit` "rounds", Mann-Whitney U); otherwise on the raw samples (`unit` "samples"),
+with a warning that says so.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pandas as pd
 
 from bench.errors import UsageError
 from bench.schema import IDENTITY_COLUMNS
-from bench.significance import compare_samples, least_equal_count, min_p_value
+from bench.significance import compare_paired, compare_samples, least_equal_count, min_p_value, min_p_value_paired
 
 DEFAULT_THRESHOLD = 0.05
 FAILED_STATUSES = ("error", "timeout", "oom", "crashed")
@@ -161,10 +164,12 @@ def environment_warnings(base_run: dict, new_run: dict) -> list[str]:
     return found
 
 
-def _decide(base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: float) -> tuple[str, dict[str, float], str]:
+def _decide(
+    base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: float, paired: bool = False
+) -> tuple[str, dict[str, float], str]:
     if base_x.size == 0 or new_x.size == 0:
         return "incomparable", {}, NO_SAMPLES
-    shift = compare_samples(base_x, new_x, confidence=1.0 - alpha)
+    shift = (compare_paired if paired else compare_samples)(base_x, new_x, confidence=1.0 - alpha)
     stats = {
         "ratio": shift.ratio,
         "median_ratio": shift.median_ratio,
@@ -183,11 +188,29 @@ def _decide(base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: floa
     return "unchanged", stats, ""
 
 
-def _unit(base_rounds: np.ndarray | None, new_rounds: np.ndarray | None, alpha: float) -> str:
-    """Rounds when both sides have enough of them for the test to reach p < alpha at all, else samples."""
+def _unit(base_rounds: np.ndarray | None, new_rounds: np.ndarray | None, alpha: float, paired: bool = False) -> str:
+    """What the test counts: paired rounds when the runs were measured side by side (round i of both in one
+    process) and there are enough pairs to reach p < alpha; else rounds when both sides have enough of them;
+    else samples."""
     if base_rounds is None or new_rounds is None:
         return "samples"
+    if paired and base_rounds.size == new_rounds.size and min_p_value_paired(base_rounds.size) < alpha:
+        return "pairs"
     return "rounds" if min_p_value(base_rounds.size, new_rounds.size) < alpha else "samples"
+
+
+def paired_runs(base_run: dict, new_run: dict) -> bool:
+    """Whether the two runs were measured side by side, round by round (bench/paired_rounds.py)."""
+    base, new = base_run.get("pairing") or {}, new_run.get("pairing") or {}
+    return (
+        bool(base.get("id"))
+        and base.get("id") == new.get("id")
+        and (base.get("side"), new.get("side"))
+        == (
+            "base",
+            "new",
+        )
+    )
 
 
 def samples_warning(decided: list[tuple[int, int]], alpha: float) -> str | None:
@@ -226,6 +249,7 @@ def compare_runs(
     new_refs = _references(new, relative_to) if relative_to else {}
     if relative_to and not (base_refs and new_refs):
         raise UsageError(f"--relative-to {relative_to}: no successful {relative_to} case in both runs")
+    paired = paired_runs(base_run, new_run)
     records, decided_on_samples = [], []
     for case_id in sorted(set(base_rows) | set(new_rows)):
         b, n = base_rows.get(case_id), new_rows.get(case_id)
@@ -245,7 +269,7 @@ def compare_runs(
             n_base=0,
             n_new=0,
         )
-        verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs)
+        verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired)
         record.update(verdict=verdict, note=note)
         if record["unit"] == "samples" and (verdict in DECIDED or note.startswith(TOO_FEW)):
             decided_on_samples.append((_rounds_count(b), _rounds_count(n)))
@@ -284,14 +308,14 @@ def _rounds_count(row: pd.Series) -> int:
         return 1
 
 
-def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -> tuple[str, str]:
+def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired=False) -> tuple[str, str]:
     if n is None:
         return "only_base", "not measured in the new run"
     if b is None:
         return "only_new", "not measured in the base run"
     base_x, new_x = _samples(b), _samples(n)
     base_r, new_r = _round_medians(b), _round_medians(n)
-    _describe(record, _unit(base_r, new_r, alpha), base_x, new_x, base_r, new_r)
+    _describe(record, _unit(base_r, new_r, alpha, paired), base_x, new_x, base_r, new_r)
     base_failure, new_failure = _failed(b), _failed(n)
     if new_failure and base_failure:
         return "still_failing", new_failure
@@ -310,19 +334,21 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs) -
         base_ref, new_ref = base_refs[shape], new_refs[shape]
         base_r, new_r = _per_round(base_r, base_ref), _per_round(new_r, new_ref)
         if (
-            record["unit"] == "rounds" and _unit(base_r, new_r, alpha) == "samples"
+            record["unit"] != "samples" and _unit(base_r, new_r, alpha) == "samples"
         ):  # rounds unpaired with the reference's
             _describe(record, "samples", base_x, new_x, None, None)
         base_x, new_x = base_x / base_ref.median_s, new_x / new_ref.median_s
-    on_rounds = record["unit"] == "rounds"
-    verdict, stats, note = _decide(base_r if on_rounds else base_x, new_r if on_rounds else new_x, threshold, alpha)
+    on_rounds = record["unit"] in ("rounds", "pairs")
+    verdict, stats, note = _decide(
+        base_r if on_rounds else base_x, new_r if on_rounds else new_x, threshold, alpha, record["unit"] == "pairs"
+    )
     record.update(stats)
     return verdict, note
 
 
 def _describe(record: dict, unit: str, base_x, new_x, base_r, new_r) -> None:
     """The unit the case is decided on, its count per side and each side's median, in seconds."""
-    base_values, new_values = (base_r, new_r) if unit == "rounds" else (base_x, new_x)
+    base_values, new_values = (base_r, new_r) if unit in ("rounds", "pairs") else (base_x, new_x)
     record.update(
         unit=unit,
         base_median_s=float(np.median(base_values)) if base_values.size else math.nan,

@@ -74,10 +74,13 @@ def format_p(p: float) -> str:
 
 
 def format_basis(row: pd.Series) -> str:
-    """What the verdict rests on: `8 vs 8 rounds` (per-round medians) or `24 vs 31 samples`."""
+    """What the verdict rests on: `16 pairs` (ratios of rounds measured side by side), `8 vs 8 rounds`
+    (per-round medians) or `24 vs 31 samples`."""
     unit = row.get("unit")
     if _missing(unit) or not unit:
         return "-"
+    if unit == "pairs":
+        return f"{int(row['n_new'])} pairs"
     return f"{int(row['n_base'])} vs {int(row['n_new'])} {unit}"
 
 
@@ -160,9 +163,9 @@ def to_markdown(comparison: Comparison) -> str:
     lines = [f"## {mark} Benchmark gate: {headline(comparison)}", ""]
     lines.append(f"`{comparison.base_run_id}` (base) vs `{comparison.new_run_id}` (new); {_parameters(comparison)}.")
     lines.append(
-        "A case changed when Mann-Whitney U gives p < alpha and the median change (median of the pairwise "
-        "ratios new/base) is beyond the threshold; both are taken over the median of each round (one process "
-        "each), or over the raw samples where too few rounds were measured (see *decided on*)."
+        "A case changed when the test gives p < alpha and the change new/base is beyond the threshold. "
+        "*Decided on* says over what: pairs (each process timed both sides: Wilcoxon signed-rank on the "
+        "ratios), rounds (one median per process: Mann-Whitney U) or raw samples (too few rounds: U)."
     )
     for warning in comparison.warnings:
         lines += ["", f"> **Warning:** {warning}"]

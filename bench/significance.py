@@ -164,3 +164,73 @@ def compare_samples(base: Sequence[float], new: Sequence[float], confidence: flo
         n_new=int(y.size),
         median_ratio=float(np.median(y) / np.median(x)),
     )
+
+
+# Paired rounds: base and new measured in the same process, one ratio per process (see bench/same_process.py).
+
+
+def min_p_value_paired(pairs: int) -> float:
+    """The smallest two-sided p the signed-rank test can reach with this many pairs: every ratio on one side."""
+    return min(1.0, 2.0 * 0.5**pairs) if pairs > 0 else 1.0
+
+
+def least_pair_count(alpha: float) -> int:
+    """The fewest pairs whose best outcome reaches p < alpha: 8 at 0.01 (2/256 = 0.0078)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    count = 1
+    while min_p_value_paired(count) >= alpha:
+        count += 1
+    return count
+
+
+def _signed_rank_null_cdf(n: int) -> np.ndarray:
+    """P(W+ <= w) for w = 0..n(n+1)/2 under the null: each rank's sign a fair coin, counted by subset sums."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for rank in range(1, n + 1):
+        counts[rank:] = counts[rank:] + counts[:-rank].copy()  # subsets that take `rank` or not
+    return np.cumsum(counts) / 2.0**n
+
+
+def paired_ratio_interval(log_ratios: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """(estimate, low, high) of the factor: Hodges-Lehmann median of the Walsh averages of the log ratios and its
+    exact interval from the signed-rank distribution (the test's own), so that it excludes 1 when the test rejects."""
+    n = log_ratios.size
+    i, j = np.triu_indices(n)
+    walsh = np.sort((log_ratios[i] + log_ratios[j]) / 2.0)
+    estimate = float(math.exp(np.median(walsh)))
+    below = np.nonzero(_signed_rank_null_cdf(n) <= (1.0 - confidence) / 2.0 + 1e-12)[0]
+    if not below.size:
+        return estimate, 0.0, math.inf
+    k = int(below[-1]) + 1
+    return estimate, float(math.exp(walsh[k - 1])), float(math.exp(walsh[walsh.size - k]))
+
+
+def compare_paired(base: Sequence[float], new: Sequence[float], confidence: float = 0.99) -> Shift:
+    """Test and size the change from paired values: `new[i]` and `base[i]` were measured side by side.
+
+    The unit is the pair's ratio new/base: what both sides shared (the process, the minute, the machine's
+    state) cancels in it. The Wilcoxon signed-rank test (scipy) asks whether the log ratios centre on 0;
+    it needs no normality, and its exact distribution is used for the counts a CI job produces.
+    """
+    x = _clean(base, "base")
+    y = _clean(new, "new")
+    if x.size != y.size:
+        raise ValueError(f"paired values need equal counts, got {x.size} and {y.size}")
+    log_ratios = np.log(y) - np.log(x)
+    estimate, low, high = paired_ratio_interval(log_ratios, confidence)
+    if np.all(log_ratios == 0):
+        p_value = 1.0
+    else:
+        p_value = float(sps.wilcoxon(log_ratios, alternative="two-sided", zero_method="pratt").pvalue)
+    return Shift(
+        ratio=estimate,
+        ratio_low=low,
+        ratio_high=high,
+        p_value=p_value,
+        min_p_value=min_p_value_paired(int(x.size)),
+        n_base=int(x.size),
+        n_new=int(y.size),
+        median_ratio=float(np.median(y) / np.median(x)),
+    )

@@ -257,3 +257,39 @@ def test_relative_to_divides_each_round_by_the_reference_of_the_same_round():
     new.at[0, "round_medians_s"] = new.at[0, "round_medians_s"][:7]
     unpaired = compare_runs(base, new, relative_to="native").changes.set_index("key").loc["lstm.premul"]
     assert unpaired["unit"] == "samples" and unpaired["n_new"] == 160
+
+
+def _pairing(run_id: str, side: str) -> dict:
+    return run_json(run_id) | {"pairing": {"id": "a+b", "side": side, "paired_with": "b" if side == "base" else "a"}}
+
+
+def test_runs_measured_side_by_side_are_decided_on_the_ratio_of_each_pair():
+    """16 processes whose speeds spread by 15%, each timing both sides: a 10% slowdown the rounds hide
+    (U test over two sets of widely spread medians) and the pairs show (each process's own ratio)."""
+    rng = np.random.default_rng(11)
+    offsets = rng.lognormal(0.0, 0.15, 16)
+    c = case("gru")
+    base_rounds = [1e-3 * o * rng.lognormal(0, 0.02, 20) for o in offsets]
+    new_rounds = [1.1e-3 * o * rng.lognormal(0, 0.02, 20) for o in offsets]
+    base, new = frame([row(c, "a", None, rounds=base_rounds)]), frame([row(c, "b", None, rounds=new_rounds)])
+
+    unpaired = compare_runs(base, new, run_json("a"), run_json("b")).changes.iloc[0]
+    assert (unpaired["unit"], unpaired["verdict"]) == ("rounds", "unchanged")
+    paired = compare_runs(base, new, _pairing("a", "base"), _pairing("b", "new"))
+    got = paired.changes.iloc[0]
+    assert (got["unit"], got["n_base"], got["n_new"], got["verdict"]) == ("pairs", 16, 16, "regression")
+    assert got["ratio_low"] < 1.1 < got["ratio_high"] and got["p_value"] < 0.001
+    assert paired.warnings == ()
+    # the pairing must be mutual: a base run compared with some other new run is not paired with it
+    other = compare_runs(base, new, _pairing("a", "base"), run_json("c")).changes.iloc[0]
+    assert other["unit"] == "rounds"
+    # a case whose sides lost a round apart does not pair; too few pairs fall back to the rounds rule
+    shorter = frame([row(c, "b", None, rounds=new_rounds[:15])])
+    assert compare_runs(base, shorter, _pairing("a", "base"), _pairing("b", "new")).changes.iloc[0]["unit"] == "rounds"
+    few = compare_runs(
+        frame([row(c, "a", None, rounds=base_rounds[:6])]),
+        frame([row(c, "b", None, rounds=new_rounds[:6])]),
+        _pairing("a", "base"),
+        _pairing("b", "new"),
+    ).changes.iloc[0]
+    assert few["unit"] == "rounds"  # 6 pairs cannot reach p < 0.01; 6 vs 6 rounds can

@@ -6,10 +6,13 @@ from scipy import stats as sps
 
 from bench.significance import (
     _critical_rank,
+    compare_paired,
     compare_samples,
     least_equal_count,
+    least_pair_count,
     mann_whitney_p,
     min_p_value,
+    min_p_value_paired,
     ratio_interval,
 )
 
@@ -143,3 +146,66 @@ def test_bad_samples_are_refused():
         compare_samples([], [1.0])
     with pytest.raises(ValueError, match="finite"):
         compare_samples([np.nan, 1.0], [1.0])
+
+
+# paired rounds: one ratio per process
+
+
+def paired(n, shift, seed, process_spread=0.15, pair_spread=0.03):
+    """Base and new medians of n processes: a large per-process speed shared by both sides, a small own noise."""
+    rng = np.random.default_rng(seed)
+    process = rng.lognormal(np.log(1e-3), process_spread, n)
+    return process * rng.lognormal(0, pair_spread, n), process * shift * rng.lognormal(0, pair_spread, n)
+
+
+def test_paired_test_sees_through_a_process_spread_that_hides_the_shift_from_the_unpaired_test():
+    base, new = paired(16, 1.10, seed=3)
+    unpaired, pairs = compare_samples(base, new), compare_paired(base, new)
+    assert unpaired.p_value > 0.05  # 15% per-process spread drowns 10% in 16 vs 16 values
+    assert pairs.p_value < 0.001 and pairs.ratio_low < 1.10 < pairs.ratio_high and pairs.ratio_low > 1.05
+
+
+def test_paired_identical_code_is_rarely_significant():
+    p_values = [compare_paired(*paired(16, 1.0, seed=s)).p_value for s in range(200)]
+    assert 0 < np.mean(np.array(p_values) < 0.01) <= 0.03
+    assert np.mean(np.array(p_values) < 0.05) <= 0.09
+
+
+@pytest.mark.parametrize("n", [4, 8, 11])
+def test_paired_interval_excludes_one_exactly_when_the_test_rejects(n):
+    for seed in range(60):
+        shift = compare_paired(*paired(n, 1.0 + 0.01 * (seed % 7), seed=seed), confidence=0.95)
+        rejects = shift.p_value < 0.05
+        excludes = not (shift.ratio_low <= 1.0 <= shift.ratio_high)
+        assert rejects == excludes, (n, seed, shift)
+
+
+def test_paired_small_counts_ties_and_zero_change():
+    assert least_pair_count(0.01) == 8 and least_pair_count(0.05) == 6
+    assert min_p_value_paired(8) == pytest.approx(2 / 256)
+    base = np.full(8, 1e-3)
+    all_slower = compare_paired(base, base * 1.2)  # every ratio equal (tied): the best p 8 pairs can give
+    assert all_slower.p_value == pytest.approx(2 / 256) and all_slower.ratio == pytest.approx(1.2)
+    same = compare_paired(base, base)
+    assert same.p_value == 1.0 and same.ratio == 1.0
+    assert compare_paired(base[:4], base[:4] * 1.5).ratio_high == math.inf  # 4 pairs cannot bound it at 99%
+    with pytest.raises(ValueError, match="equal counts"):
+        compare_paired(base, base[:7])
+
+
+def test_signed_rank_distribution_matches_scipy():
+    from bench.significance import _signed_rank_null_cdf
+
+    for n in (3, 7, 12):
+        cdf = _signed_rank_null_cdf(n)
+        assert np.all(np.diff(cdf) >= 0)
+        assert cdf[-1] == pytest.approx(1.0) and cdf[0] == pytest.approx(0.5**n)
+        assert 1 - cdf[-2] == pytest.approx(sps.wilcoxon(np.arange(1, n + 1.0), alternative="greater").pvalue)
+
+
+def test_signed_rank_distribution_in_the_middle_matches_scipy_exact():
+    from bench.significance import _signed_rank_null_cdf
+
+    data = np.array([1.0, -2, 3, 4, -5, 6, 7, -8, 9])  # W+ = 1 + 3 + 4 + 6 + 7 + 9 = 30
+    expected = sps.wilcoxon(data, alternative="less", method="exact").pvalue
+    assert _signed_rank_null_cdf(9)[30] == pytest.approx(expected)
