@@ -66,21 +66,19 @@ gpu-reference: venv
 clean-venv:
 	rm -rf $(VENV)
 
-# Regression gate: measure BASE and this tree in alternating rounds in the same job, compare, exit 1 on regression.
-# Each side's sweep runs once per round, its SWEEP_ROUNDS each in a fresh worker process; the test counts one
-# median per process: ROUNDS x SWEEP_ROUNDS per side (5 vs 5 is the least that can reach p < 0.01).
+# Regression gate: measure BASE and this tree in the same job, compare, exit 1 on regression. ROUNDS processes
+# each load both trees' implementations and time them side by side; the test counts one ratio per process
+# (8 is the least that can reach p < 0.01). CI_BENCH_ARGS=--separate measures each tree in sweeps of its own.
 BASE ?= origin/main
-ROUNDS ?= 4
-SWEEP_ROUNDS ?= 4
+ROUNDS ?= 16
 THRESHOLD ?= 0.05
 REPS ?= 8
 CI_CONFIG ?= bench/configs/quick.toml
 CI_BENCH_ARGS ?=
 
 ci-bench: venv
-	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) --sweep-rounds $(SWEEP_ROUNDS) \
-	  --threshold $(THRESHOLD) $(CI_BENCH_ARGS)
+	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) --threshold $(THRESHOLD) $(CI_BENCH_ARGS)
 
 # How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
 validate-gate: venv
-	$(PY) -m bench.validate_gate --reps $(REPS) --rounds $(ROUNDS) --sweep-rounds $(SWEEP_ROUNDS) --config $(CI_CONFIG)
+	$(PY) -m bench.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)

@@ -113,25 +113,94 @@ def _forget_earlier_cases() -> None:
     gc.collect()
 
 
+def start_case(
+    case: Case, timing: Timing, threads: int, source=None, forget: bool = True
+) -> tuple[dict, Workload, float]:
+    """Build and warm up a case: its row so far (first call), its workload and the per-call estimate.
+
+    `forget` False keeps what earlier cases left (a second model of the same case, timed beside the first).
+    """
+    row = base_row(case, threads)
+    torch.set_num_threads(threads)
+    if forget:
+        _forget_earlier_cases()
+    torch.manual_seed(0)
+    row["baseline_bytes"] = allocated_bytes(case.device)
+    workload = prepare(case, source=source)
+    with matmul_precision(case):
+        row["first_call_s"] = timing_mod.time_first_call(workload.step, workload.synchronize)
+        warm = [
+            timing_mod.time_first_call(workload.step, workload.synchronize) for _ in range(max(timing.warmup_calls, 1))
+        ]
+    return row, workload, min(warm)
+
+
+def finish_case(
+    row: dict,
+    workload: Workload,
+    timing: Timing,
+    threads: int,
+    samples: list[float],
+    per_call_s: float,
+    peak_flops_per_s: float | None = None,
+    repeat: bool = False,
+) -> dict:
+    """Everything after the timed samples: statistics, the training split, memory, FLOPs, correctness.
+
+    A repeat round (`repeat`) only times: the split, memory and correctness come from the first.
+    """
+    case = workload.case
+    baseline_bytes = row.pop("baseline_bytes", None)
+    row["clock"] = timing.clock
+    row.update(summarize(samples).as_dict())
+    row["samples_s"] = samples
+    row["round_medians_s"] = [row["median_s"]]  # this process is one round: see bench/pooling.py
+    row["status"] = "ok"
+    if repeat:
+        return row
+    with matmul_precision(case):
+        if case.mode == "training":
+            row.update(_split_training(workload, timing, threads, per_call_s))
+            _plausible_split(row)
+        if timing.memory:
+            row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
+            if baseline_bytes is not None:
+                row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
+    flops = case_flops(case)
+    row["flops"] = flops
+    row["achieved_flops_per_s"] = flops / row["median_s"]
+    if peak_flops_per_s:
+        row["peak_flops_per_s"] = peak_flops_per_s
+        row["efficiency"] = row["achieved_flops_per_s"] / peak_flops_per_s
+    if timing.check:
+        try:
+            row.update(_check(workload, case, gradients=case.mode == "training"))
+        except Exception as exc:  # a check that cannot run is a failed check, not a lost case
+            row.update(correct=False, error=f"correctness check failed to run: {type(exc).__name__}: {exc}")
+    return row
+
+
+def failed_row(row: dict, exc: BaseException, case: Case) -> dict:
+    """An exception as the case's row: `oom` or `error`, with where it was raised."""
+    row.pop("baseline_bytes", None)
+    row["status"] = "oom" if _is_oom(exc) else "error"
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+    row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}{where}"
+    if case.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return row
+
+
 def measure_case(
     case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None, repeat: bool = False
 ) -> dict:
     """One round of a case. A repeat round (`repeat`) only times: memory and correctness come from the first."""
-    row = base_row(case, threads)
     wall_start = time.perf_counter()
-    torch.set_num_threads(threads)
+    row = base_row(case, threads)
     try:
-        _forget_earlier_cases()
-        torch.manual_seed(0)
-        baseline_bytes = allocated_bytes(case.device)
-        workload = prepare(case)
+        row, workload, per_call_s = start_case(case, timing, threads)
         with matmul_precision(case):
-            row["first_call_s"] = timing_mod.time_first_call(workload.step, workload.synchronize)
-            warm = [
-                timing_mod.time_first_call(workload.step, workload.synchronize)
-                for _ in range(max(timing.warmup_calls, 1))
-            ]
-            per_call_s = min(warm)
             samples, row["calls_per_sample"] = timing_mod.sample(
                 workload.step,
                 threads=threads,
@@ -143,38 +212,8 @@ def measure_case(
                 label=case.key,
                 clock=timing.clock,
             )
-            row["clock"] = timing.clock
-            row.update(summarize(samples).as_dict())
-            row["samples_s"] = samples
-            row["round_medians_s"] = [row["median_s"]]  # this process is one round: see bench/pooling.py
-            if case.mode == "training":
-                row.update(_split_training(workload, timing, threads, per_call_s))
-                _plausible_split(row)
-            row["status"] = "ok"
-            if repeat:
-                row["wall_s"] = time.perf_counter() - wall_start
-                return row
-            if timing.memory:
-                row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
-                if baseline_bytes is not None:
-                    row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
-            flops = case_flops(case)
-            row["flops"] = flops
-            row["achieved_flops_per_s"] = flops / row["median_s"]
-            if peak_flops_per_s:
-                row["peak_flops_per_s"] = peak_flops_per_s
-                row["efficiency"] = row["achieved_flops_per_s"] / peak_flops_per_s
-            if timing.check:
-                try:
-                    row.update(_check(workload, case, gradients=case.mode == "training"))
-                except Exception as exc:  # a check that cannot run is a failed check, not a lost case
-                    row.update(correct=False, error=f"correctness check failed to run: {type(exc).__name__}: {exc}")
+        finish_case(row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat)
     except Exception as exc:
-        row["status"] = "oom" if _is_oom(exc) else "error"
-        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-        where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
-        row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}{where}"
-        if case.device.startswith("cuda"):
-            torch.cuda.empty_cache()
+        failed_row(row, exc, case)
     row["wall_s"] = time.perf_counter() - wall_start
     return row

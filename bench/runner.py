@@ -40,10 +40,11 @@ class WorkerTimeout(RuntimeError):
 class Worker:
     """One `python -m bench.worker` process; started lazily, replaced after a crash or hang."""
 
-    def __init__(self, threads: int, plugins: list[str], log_path: Path) -> None:
+    def __init__(self, threads: int, plugins: list[str], log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.threads = threads
         self.plugins = plugins
         self.log_path = log_path
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self._buffer = b""
 
@@ -51,6 +52,7 @@ class Worker:
         cmd = [sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
         for plugin in self.plugins:
             cmd += ["--plugin", str(Path(plugin).resolve())]
+        cmd += self.extra_args
         env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
         project_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
@@ -138,12 +140,20 @@ ProgressFn = Callable[[int, int, Case, dict | None], None]
 
 
 class Runner:
-    def __init__(self, run_dir: Path, run_id: str, timing: Timing, threads: int, plugins: list[str]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        run_id: str,
+        timing: Timing,
+        threads: int,
+        plugins: list[str],
+        worker_args: tuple[str, ...] = (),
+    ) -> None:
         self.run_dir = run_dir
         self.run_id = run_id
         self.timing = timing
         self.threads = threads
-        self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log")
+        self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args)
 
     def peak_flops(self, device: str, dtype: str) -> float | None:
         try:
@@ -152,16 +162,26 @@ class Runner:
             return None
 
     def run_case(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict:
+        message = {"case": asdict(case), "peak_flops_per_s": peak_flops_per_s, "repeat": repeat}
+        row = self._request(case, message)
+        return row.get("failed", row)
+
+    def run_pair(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict[str, dict]:
+        """Both sides of a case in a worker started with --base-tree (bench/same_process.py)."""
+        reply = self._request(case, {"pair": asdict(case), "peak_flops_per_s": peak_flops_per_s, "repeat": repeat})
+        if "failed" in reply:  # a crash or hang takes the process, so both sides
+            return {side: dict(reply["failed"]) for side in ("base", "new")}
+        return reply
+
+    def _request(self, case: Case, message: dict) -> dict:
+        """The worker's answer, or {"failed": row} when it crashed or hung."""
         offset = self.worker.log_path.stat().st_size if self.worker.log_path.exists() else 0
-        message = {
-            "case": asdict(case),
-            "timing": asdict(self.timing),
-            "peak_flops_per_s": peak_flops_per_s,
-            "repeat": repeat,
-        }
         start = time.perf_counter()
         try:
-            row = self.worker.request(message, self.timing.timeout_s)
+            reply = self.worker.request({**message, "timing": asdict(self.timing)}, self.timing.timeout_s)
+            if "case" in message:
+                reply.setdefault("wall_s", time.perf_counter() - start)
+            return reply
         except WorkerTimeout:
             row = {
                 **base_row(case, self.threads),
@@ -175,8 +195,8 @@ class Runner:
                 "status": "crashed",
                 "error": f"{exc}" + (f": {tail}" if tail else ""),
             }
-        row.setdefault("wall_s", time.perf_counter() - start)
-        return row
+        row["wall_s"] = time.perf_counter() - start
+        return {"failed": row}
 
     def profile(self, case: Case, **options) -> dict:
         """Profile a case in the worker (bench.profiling.profile_request); in a sweep, after all timing."""

@@ -44,6 +44,7 @@ COLUMNS: dict[str, str] = {
     "forward_median_s": "training mode: median of forward alone (with autograd recording)",
     "backward_median_s": "training mode: median of backward alone",
     "clock": "wall (elapsed time) or cpu (the process's CPU time): what samples_s measures",
+    "paired": "rnnbench ci: timed in alternating blocks with the other side's model in the same process",
     "rounds": "interleaved rounds (each in a fresh worker process) whose samples are pooled in samples_s",
     "first_call_s": "the first call, compile and warm-up included",
     "peak_mem_bytes": "peak extra memory of one call above what existed before it",

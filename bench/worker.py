@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.worker")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--plugin", action="append", default=[])
+    parser.add_argument("--base-tree", help="also load this tree's implementations, for pair requests")
     args = parser.parse_args(argv)
 
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
@@ -66,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     for path in args.plugin:
         load_plugin(path)
+    sources = None
+    if args.base_tree:  # see bench/same_process.py
+        from pathlib import Path
+
+        from bench.same_process import load_tree
+
+        sources = {"base": load_tree(Path(args.base_tree)), "new": None}
     print(f"{STARTED} {os.getpid()}", file=sys.stderr, flush=True)
     protocol.write(json.dumps({"ready": True}) + "\n")
 
@@ -92,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
             reply = profile_request(
                 Case(**request["profile"]), request["traces"], request["run_id"], **request.get("options", {})
             )
+        elif "pair" in request:
+            from bench.same_process import measure_pair
+
+            reply = measure_pair(
+                Case(**request["pair"]),
+                Timing(**request["timing"]),
+                args.threads,
+                sources,
+                request.get("peak_flops_per_s"),
+                repeat=bool(request.get("repeat")),
+            )
+            reply = {side: {k: _clean(v) for k, v in row.items()} for side, row in reply.items()}
         else:
             case = Case(**request["case"])
             reply = measure_case(

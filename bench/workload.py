@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from bench.cases import Case
+from implementations import families as this_tree_families
 from implementations import registry
-from implementations.families import make_inputs, make_reference
 
 
 @contextmanager
@@ -74,17 +74,21 @@ class Workload:
             torch.cuda.synchronize(self.x.device)
 
 
-def prepare(case: Case, seed: int = 0) -> Workload:
-    """Build the case's model from a seeded float64 reference, and its inputs, on its device."""
-    impl = registry.get(case.key)
-    reference = make_reference(
+def prepare(case: Case, seed: int = 0, source=None) -> Workload:
+    """Build the case's model from a seeded float64 reference, and its inputs, on its device.
+
+    `source` (bench.same_process.Source) builds it from another revision's implementations package.
+    """
+    impls, families = (registry, this_tree_families) if source is None else (source.registry, source.families)
+    impl = impls.get(case.key)
+    reference = families.make_reference(
         case.family, case.input_size, case.hidden_size, case.num_layers, case.bidirectional, seed=seed
     )
     with matmul_precision(case):
         model = impl.build(reference, case.device, case.torch_dtype)
     # In training, x and h0 (c0) take gradients as they do inside a deeper model (x from an embedding or a
     # lower layer), which is also what the correctness check asks of a compiled model: no recompilation.
-    x, state = make_inputs(
+    x, state = families.make_inputs(
         reference,
         case.batch,
         case.seq_len,

@@ -70,12 +70,23 @@ def test_validation_judges_every_rule_on_the_same_rounds():
     [
         (["ci", "--base", "no-such-revision-xyz"], "unknown git revision"),
         (
-            ["ci", "--base", "HEAD", "--rounds", "2", "--sweep-rounds", "2"],
+            ["ci", "--base", "HEAD", "--rounds", "7"],
+            "--rounds 7 is too few: the gate tests one ratio per process, and 8 is the least that can reach p < 0.01",
+        ),
+        (["ci", "--base", "HEAD", "--rounds", "5", "--alpha", "0.05"], "and 6 is the least"),
+        (
+            ["ci", "--base", "HEAD", "--separate", "--rounds", "2", "--sweep-rounds", "2"],
             "--rounds 2 x --sweep-rounds 2 is too few: the gate tests one median per process, "
             "and 5 vs 5 is the least that can reach p < 0.01",
         ),
-        (["ci", "--base", "HEAD", "--rounds", "3", "--sweep-rounds", "1", "--alpha", "0.05"], "4 vs 4 is the least"),
-        (["ci", "--base", "HEAD", "--sweep-rounds", "0"], "--rounds and --sweep-rounds must be positive"),
+        (
+            ["ci", "--base", "HEAD", "--separate", "--rounds", "3", "--sweep-rounds", "1", "--alpha", "0.05"],
+            "4 vs 4 is the least",
+        ),
+        (["ci", "--base", "HEAD", "--separate", "--sweep-rounds", "0"], "--rounds and --sweep-rounds must be positive"),
+        (["ci", "--base", "HEAD", "--simultaneous"], "--simultaneous needs --separate"),
+        (["ci", "--base", "HEAD", "--sweep-args", "--batch zero"], "--sweep-args: argument --batch"),
+        (["ci", "--base", "HEAD", "--sweep-args", "--impl nothing.like.this"], "no implementation matches"),
         (["ci", "--base", "HEAD", "--alpha", "0"], "--alpha must be between 0 and 1"),
         (["ci", "--base", "HEAD", "--config", "missing.toml"], "no sweep spec"),
     ],
@@ -87,15 +98,43 @@ def test_ci_bad_input(argv, message, capsys):
 
 
 @pytest.mark.slow
-def test_ci_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
-    """`ci` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1.
+def test_ci_side_by_side_catches_an_injected_slowdown(tmp_path):
+    """`ci` against HEAD as CI runs it: 8 processes, each loading HEAD's implementations (checked out in a
+    worktree) beside this tree's, the candidate's slowed by the plugin; real compare on the pairs, exit 1."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "8",
+         "--out", str(tmp_path / "ci"), "--sweep-args", " ".join(TINY), "--new-plugin", str(SLOWDOWN),
+         "--json", str(tmp_path / "c.json"), "--markdown", str(tmp_path / "s.md"), "--no-html"],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), RNNBENCH_SLOWDOWN="lstm.native=2"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "round 8/8: base and new side by side in one process" in done.stderr
+    changes = json.loads((tmp_path / "c.json").read_text())["changes"]
+    assert [(c["key"], c["verdict"]) for c in changes] == [("lstm.native", "regression")]
+    assert (changes[0]["unit"], changes[0]["n_base"], changes[0]["n_new"]) == ("pairs", 8, 8)
+    assert 2 < changes[0]["ratio_low"] <= changes[0]["ratio"] < 4.5  # three times the work, and a narrow interval
+    assert "| 8 pairs |" in (tmp_path / "s.md").read_text()
+    runs = {path.name.rsplit("-", 1)[1]: path for path in (tmp_path / "ci").iterdir()}
+    metas = {side: json.loads((path / "run.json").read_text()) for side, path in runs.items()}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert metas["base"]["environment"]["git_commit"] == head and metas["base"]["plugins"] == []
+    assert metas["base"]["pairing"]["id"] == metas["new"]["pairing"]["id"]
+    assert metas["new"]["plugins"] == [str(SLOWDOWN)] and metas["new"]["status"] == "complete"
+    logs = (runs["new"] / "logs" / "worker.log").read_text()
+    assert logs.count("rnnbench worker started") == 8  # a fresh process per round
+
+
+@pytest.mark.slow
+def test_ci_separate_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
+    """`ci --separate` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1.
 
     Two alternating rounds of two worker rounds each keep it short: 4 medians per side, and alpha 0.05 is what
     4 vs 4 can reach (p = 2/70 when every new round is slower than every base round): the machinery is tested
     here, the gate's power in test_compare.
     """
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--rounds", "2", "--sweep-rounds", "2",
+        [sys.executable, "-m", "bench", "ci", "--base", "HEAD", "--separate", "--rounds", "2", "--sweep-rounds", "2",
          "--alpha", "0.05",
          "--out", str(tmp_path / "ci"), "--sweep-args", " ".join(TINY), "--new-plugin", str(SLOWDOWN),
          "--json", str(tmp_path / "c.json"), "--markdown", str(tmp_path / "s.md"), "--html", str(tmp_path / "c.html")],

@@ -89,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _spec_from_args(args: argparse.Namespace) -> SweepSpec:
+def spec_from_args(args: argparse.Namespace) -> SweepSpec:
+    """The spec the flags describe: the config file's, with the flags' axes and timing over it."""
     spec = load_spec(args.config or DEFAULT_CONFIG)
     spec = with_overrides(
         spec,
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             "address": args.address or recorded.get("address"),
         }
     else:
-        spec = _spec_from_args(args)
+        spec = spec_from_args(args)
         plugins = _plugins(args)
         shard = None
         if args.shard:
