@@ -4,11 +4,13 @@
 
 Each matching implementation keeps its key (so its cases keep their case_id and compare against an
 unslowed run) but its module does extra CPU work after every forward: a counting loop, sized at the first
-call so that it costs `factor` times one call. A call in inference mode is one forward, in training mode
-forward + backward, so in both modes the timed step grows by about `factor`. The loop and the call are
-timed alternately during that sizing, so a busy machine slows both alike and their ratio, hence the
-factor, stays right; and afterwards the loop slows down with the machine just as the real work does,
-where a fixed busy-wait in seconds would not.
+call so that a call through the wrapper costs `factor` more than the bare call. A call in inference mode
+is one forward, in training mode forward + backward, so in both modes the timed step grows by about
+`factor`. The size is measured, not assumed: after warm-up calls, the bare call and the loop are timed
+alternately for a first size, then the wrapped call against the bare one, alternately, and the size is
+corrected by what is missing (the wrapper's own cost, a loop slower between real calls than alone).
+Afterwards the loop slows down with the machine just as the real work does, where a fixed busy-wait in
+seconds would not.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from torch import nn
 from implementations import registry
 
 ENV = "RNNBENCH_SLOWDOWN"
-CALIBRATION_CALLS = 9
+WARMUP_CALLS = 10  # the first calls of a fresh model are slower (allocator, kernel caches): sizing on them overshoots
+CALIBRATION_CALLS = 15
+CORRECTIONS = 2  # rounds of timing the wrapped call against the bare one, correcting the size
 
 
 def parse(text: str) -> dict[str, float]:
@@ -59,9 +63,17 @@ class Slowed(nn.Module):
         self.iterations: dict[bool, int] = {}  # per grad mode: inference and training cost differ
 
     def _calibrate(self, x, state, training: bool) -> int:
-        def one_call() -> float:
+        """Iterations of the loop that make a call through this wrapper cost `factor` more than the bare call.
+
+        A first size comes from the loop's speed; then the wrapped call (loop, wrapper and all) is timed against
+        the bare one, alternately, and the size corrected by what is still missing or too much: what the
+        wrapper itself costs, and a loop that runs slower between real calls than on its own, are measured
+        instead of assumed.
+        """
+
+        def timed(fn) -> float:
             start = time.perf_counter()
-            output = self.module(x, state)
+            output = fn(x, state)
             if training:
                 output[0].sum().backward()
             if x.device.type == "cuda":
@@ -73,15 +85,22 @@ class Slowed(nn.Module):
             _work(LOOP_PROBE)
             return time.perf_counter() - start
 
-        one_call()
+        for _ in range(WARMUP_CALLS):
+            timed(self.module)
         calls, probes = [], []
         for _ in range(CALIBRATION_CALLS):  # alternated, so both see the same load
-            calls.append(one_call())
+            calls.append(timed(self.module))
             probes.append(one_probe())
+        seconds_per_iteration = statistics.median(probes) / LOOP_PROBE
+        call_s = statistics.median(calls)
+        self.iterations[training] = round(self.factor * call_s / seconds_per_iteration)
+        for _ in range(CORRECTIONS):
+            extra = [timed(self) - timed(self.module) for _ in range(CALIBRATION_CALLS)]
+            missing_s = self.factor * call_s - statistics.median(extra)
+            self.iterations[training] = max(0, self.iterations[training] + round(missing_s / seconds_per_iteration))
         if training:
             self.module.zero_grad(set_to_none=True)
-        seconds_per_iteration = statistics.median(probes) / LOOP_PROBE
-        return round(self.factor * statistics.median(calls) / seconds_per_iteration)
+        return self.iterations[training]
 
     def forward(self, x, state):
         training = torch.is_grad_enabled()
