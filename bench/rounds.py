@@ -1,4 +1,6 @@
-"""Measure two source trees in alternating rounds and pool each side's rounds: the shape of a fair CI job.
+"""`rnnbench ci --separate`: measure two source trees in alternating rounds and pool each side's rounds.
+
+(`rnnbench ci` by default measures both sides in the same processes instead: bench/paired_rounds.py.)
 
 On a shared runner the load changes over minutes; measuring base then candidate puts each on a different
 machine in effect. Alternating rounds (base, new, new, base, base, ...) spread both over the same period.

@@ -65,6 +65,19 @@ def test_validation_judges_every_rule_on_the_same_rounds():
     assert (summary["cases"], summary["gate"], summary["pooled"]) == (1, 0, 1)
 
 
+def test_validation_judges_paired_runs_on_pairs_and_shows_what_unpairing_loses():
+    """16 processes spread by 15%, each timing both sides, the new one 10% slower: the gate (pairs) flags it,
+    the same rounds judged unpaired do not."""
+    rng = np.random.default_rng(2)
+    offsets = rng.lognormal(0.0, 0.15, 16)
+    c = case("lstm")
+    base = pd.DataFrame([row(c, "a", None, rounds=[1e-3 * o * rng.lognormal(0, 0.02, 20) for o in offsets])])
+    new = pd.DataFrame([row(c, "b", None, rounds=[1.1e-3 * o * rng.lognormal(0, 0.02, 20) for o in offsets])])
+    got = judge(base, new, {"lstm": 0.10}, paired=True).iloc[0]
+    assert (got["unit"], got["rounds_base"], got["factor"]) == ("pairs", 16, 0.10)
+    assert got["gate"] and not got["unpaired"] and got["unpaired_p_value"] > 0.01 > got["p_value"]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

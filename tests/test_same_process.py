@@ -1,10 +1,12 @@
 """Base and new side by side in one worker: another tree's implementations loaded beside this one's."""
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.cases import Case
 from bench.same_process import load_tree, measure_pair
@@ -37,9 +39,14 @@ def test_the_base_tree_builds_from_its_own_code_and_this_tree_keeps_its_names(tm
     assert len(source.registry.all()) == len(registry.all())
 
 
-def test_both_sides_are_timed_in_alternating_blocks_and_checked(tmp_path):
+NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=NEEDS_CUDA)])
+def test_both_sides_are_timed_in_alternating_blocks_and_checked(tmp_path, device):
     source = load_tree(base_tree(tmp_path, "(cuDNN on CUDA", "(base copy; cuDNN on CUDA"))
-    rows = measure_pair(TINY, QUICK, 1, {"base": source, "new": None})
+    case = dataclasses.replace(TINY, device=device)
+    rows = measure_pair(case, QUICK, 1, {"base": source, "new": None})
     for side in ("base", "new"):
         row = rows[side]
         assert row["status"] == "ok" and row["paired"] and row["correct"], row
@@ -47,7 +54,7 @@ def test_both_sides_are_timed_in_alternating_blocks_and_checked(tmp_path):
         assert "resident_mem_bytes" not in row  # the other side's memory would count in it
     assert rows["base"]["n_samples"] == rows["new"]["n_samples"]  # blocks taken in pairs
     assert rows["base"]["calls_per_sample"] == rows["new"]["calls_per_sample"]
-    repeat = measure_pair(TINY, QUICK, 1, {"base": source, "new": None}, repeat=True)
+    repeat = measure_pair(case, QUICK, 1, {"base": source, "new": None}, repeat=True)
     assert "correct" not in repeat["new"] and repeat["new"]["status"] == "ok"  # a repeat round only times
 
 
