@@ -84,7 +84,8 @@ def run_pairs(
                     rows[side][case.case_id] = row
                     store.append_rows(dirs[side], [row])
                 if number == 1 and _base_failed_to_load(got):
-                    raise UsageError(f"the base tree's implementations could not be loaded: {got['base']['error']}")
+                    error = str(got["base"]["error"])
+                    raise UsageError(f"{error[error.rindex('cannot load') :]}; measure it with --separate instead")
             seconds = time.perf_counter() - started
             log(f"round {number}/{rounds}: base and new side by side in one process ({seconds:.0f} s)")
     except BaseException:

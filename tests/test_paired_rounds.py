@@ -76,3 +76,18 @@ def test_an_interrupted_job_leaves_both_runs_marked_interrupted(tmp_path, fake):
     for side in ("b", "n"):
         assert store.read_meta(tmp_path / side)["status"] == "interrupted"
         assert len(store.read_measurements(tmp_path / side)) == 1  # round 1's row survives
+
+
+def test_a_base_that_cannot_be_loaded_stops_the_job_with_one_clear_line(tmp_path):
+    """A real worker, started with a base tree that has no implementations package: it dies before answering."""
+    from bench.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        paired_rounds.run_pairs(
+            SweepSpec(), [(case(batch=1), None)], tmp_path / "empty", tmp_path / "out", {"base": "b", "new": "n"},
+            {"base": {}, "new": {}}, rounds=8, log=lambda line: None,
+        )  # fmt: skip
+    message = str(raised.value)
+    assert message.startswith(f"cannot load {tmp_path / 'empty' / 'implementations'}: no implementations registry")
+    assert message.endswith("measure it with --separate instead") and "\n" not in message
+    assert store.read_meta(tmp_path / "out" / "b")["status"] == "interrupted"
