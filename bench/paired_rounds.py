@@ -31,7 +31,7 @@ def _now() -> str:
 
 
 def _create_runs(
-    spec: SweepSpec, out: Path, run_ids: dict[str, str], sources: dict[str, dict], plugins: Sequence[str], threads: int
+    spec: SweepSpec, out: Path, run_ids: dict[str, str], sources: dict[str, dict], plugins: dict, threads: int
 ) -> dict[str, Path]:
     environment = collect(threads)
     dirs = {}
@@ -40,7 +40,7 @@ def _create_runs(
         meta = {
             "command": ["rnnbench", *sys.argv[1:]],
             "spec": spec.as_dict(),
-            "plugins": list(plugins) if side == "new" else [],
+            "plugins": plugins[side],
             "executor": {"name": "local"},
             "environment": {**environment, **sources[side]},
             "started_at": _now(),
@@ -62,16 +62,18 @@ def run_pairs(
     sources: dict[str, dict],
     plugins: Sequence[str] = (),
     rounds: int = 16,
+    base_plugins: Sequence[str] = (),
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> dict[str, Path]:
     """Measure `cases` on both sides in `rounds` fresh processes; the base and new run directories.
 
     `sources` holds what run.json records of each side's code (its git commit). `plugins` load into the new
-    side only (bench/plugins/slowdown.py, to test the gate).
+    side, `base_plugins` into the base.
     """
     threads = spec.timing.threads or default_threads()
-    dirs = _create_runs(spec, out, run_ids, sources, plugins, threads)
-    runner = Runner(dirs["new"], run_ids["new"], spec.timing, threads, list(plugins), ("--base-tree", str(base_tree)))
+    dirs = _create_runs(spec, out, run_ids, sources, {"base": list(base_plugins), "new": list(plugins)}, threads)
+    worker_args = ("--base-tree", str(base_tree), *(flag for path in base_plugins for flag in ("--base-plugin", path)))
+    runner = Runner(dirs["new"], run_ids["new"], spec.timing, threads, list(plugins), worker_args)
     rows: dict[str, dict[str, dict]] = {side: {} for side in SIDES}
     try:
         for number in range(1, rounds + 1):

@@ -178,10 +178,7 @@ class Runner:
         offset = self.worker.log_path.stat().st_size if self.worker.log_path.exists() else 0
         start = time.perf_counter()
         try:
-            reply = self.worker.request({**message, "timing": asdict(self.timing)}, self.timing.timeout_s)
-            if "case" in message:
-                reply.setdefault("wall_s", time.perf_counter() - start)
-            return reply
+            return self.worker.request({**message, "timing": asdict(self.timing)}, self.timing.timeout_s)
         except WorkerTimeout:
             row = {
                 **base_row(case, self.threads),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,7 @@ from bench.workload import matmul_precision
 
 SIDES = ("base", "new")
 PACKAGE = "implementations"
+PLUGIN_PREFIX = "rnnbench_plugin_"  # implementations.registry.load_plugin's module names
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,16 @@ class Source:
 
 
 def _take_package() -> dict[str, ModuleType]:
-    """Remove the `implementations` modules from sys.modules and return them."""
-    names = [name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")]
+    """Remove the `implementations` modules and the plugins registered into them from sys.modules; return them."""
+    names = [name for name in sys.modules if name == PACKAGE or name.startswith((PACKAGE + ".", PLUGIN_PREFIX))]
     return {name: sys.modules.pop(name) for name in names}
 
 
-def load_tree(tree: Path) -> Source:
-    """Import another tree's `implementations` package beside this one's.
+def load_tree(tree: Path, plugins: Sequence[str] = ()) -> Source:
+    """Import another tree's `implementations` package beside this one's, with `plugins` registered into it.
 
     The base package is imported under its own name while this tree's modules are set aside, every one of
-    its modules loaded (its registry fills), and then the names are given back to this tree. The base
+    its modules loaded (its registry fills), and then the names given back to this tree. The base
     functions keep their own modules through their globals, so each side builds from its own code.
     """
     import implementations.registry  # noqa: F401 - this tree's package first: it keeps the name
@@ -65,6 +67,8 @@ def load_tree(tree: Path) -> Source:
         if not Path(registry.__file__).resolve().is_relative_to(tree.resolve()):
             raise ImportError(f"found {registry.__file__} instead")
         registry.all()
+        for path in plugins:
+            registry.load_plugin(path)
     except Exception as exc:
         raise RuntimeError(f"cannot load {tree / PACKAGE}: {type(exc).__name__}: {exc}") from exc
     finally:
@@ -79,7 +83,7 @@ def sample_alternating(
 ) -> tuple[dict[str, list[float]], int]:
     """Per-call times of each side in blocks taken in ABBA order, until each side has spent `budget_s`
     (and has `min_samples` blocks). One block size for both, so each block is the same number of calls."""
-    calls = max(1, round(timing_mod.expected_block_s(per_call_s) / max(per_call_s, 1e-9)))
+    calls = timing_mod.block_calls(per_call_s)
     timers = {
         side: benchmark.Timer(
             stmt="fn()", globals={"fn": fn}, num_threads=threads, **timing_mod.clock_option(timing.clock)

@@ -54,12 +54,14 @@ def clock_option(clock: str) -> dict:
     return {"timer": time.process_time} if clock == "cpu" else {}
 
 
+def block_calls(per_call_s: float) -> int:
+    """Calls per block: the Timer runs calls in blocks of 10**k, long enough (~10 ms) that its own overhead is
+    negligible."""
+    return 10 ** max(0, math.ceil(math.log10(0.01 / per_call_s))) if per_call_s > 0 else 1
+
+
 def expected_block_s(per_call_s: float) -> float:
-    """The Timer runs calls in blocks of 10**k, long enough (~10 ms) that its own overhead is negligible."""
-    if per_call_s <= 0:
-        return 0.01
-    calls = 10 ** max(0, math.ceil(math.log10(0.01 / per_call_s)))
-    return calls * per_call_s
+    return block_calls(per_call_s) * per_call_s if per_call_s > 0 else 0.01
 
 
 def matmul_peak_flops(device: str, dtype: torch.dtype, threads: int, size: int | None = None) -> float:

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--plugin", action="append", default=[])
     parser.add_argument("--base-tree", help="also load this tree's implementations, for pair requests")
+    parser.add_argument("--base-plugin", action="append", default=[], help="a plugin for the base tree's registry")
     args = parser.parse_args(argv)
 
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from bench.same_process import load_tree
 
-        sources = {"base": load_tree(Path(args.base_tree)), "new": None}
+        sources = {"base": load_tree(Path(args.base_tree), args.base_plugin), "new": None}
     print(f"{STARTED} {os.getpid()}", file=sys.stderr, flush=True)
     protocol.write(json.dumps({"ready": True}) + "\n")
 

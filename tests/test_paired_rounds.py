@@ -14,8 +14,8 @@ class FakeRunner:
     interrupt_at: int | None = None
 
     def __init__(self, run_dir, run_id, timing, threads, plugins, worker_args):
-        self.threads, self.round, self.worker_args = threads, 0, worker_args
-        FakeRunner.calls = []
+        self.threads, self.round = threads, 0
+        FakeRunner.calls, FakeRunner.worker_args = [], worker_args
 
     def start_round(self):
         self.round += 1
@@ -50,7 +50,8 @@ def test_every_round_measures_the_pairs_still_ok_and_keeps_round_order(tmp_path,
     cases = [(ok, None), (failing, None), (skipped, "cuda only")]
     dirs = paired_rounds.run_pairs(
         SweepSpec(), cases, tmp_path / "base-tree", tmp_path, {"base": "b", "new": "n"},
-        {"base": {"git_commit": "abc"}, "new": {}}, ["plugin.py"], rounds=3, log=lambda line: None,
+        {"base": {"git_commit": "abc"}, "new": {}}, ["plugin.py", "new.py"], rounds=3, log=lambda line: None,
+        base_plugins=["plugin.py"],
     )  # fmt: skip
     assert fake.calls == [(1, ok.case_id, False), (1, failing.case_id, False), (2, ok.case_id, True),
                           (3, ok.case_id, True)]  # fmt: skip
@@ -61,8 +62,9 @@ def test_every_round_measures_the_pairs_still_ok_and_keeps_round_order(tmp_path,
     assert (base.loc[3, "status"], base.loc[3, "error"]) == ("skipped", "cuda only")
     metas = {side: store.read_meta(dirs[side]) for side in ("base", "new")}
     assert metas["base"]["pairing"] == {"id": "b+n", "side": "base", "paired_with": "n"}
-    assert metas["new"]["pairing"]["paired_with"] == "b" and metas["new"]["plugins"] == ["plugin.py"]
-    assert metas["base"]["plugins"] == [] and metas["base"]["environment"]["git_commit"] == "abc"
+    assert metas["new"]["pairing"]["paired_with"] == "b" and metas["new"]["plugins"] == ["plugin.py", "new.py"]
+    assert metas["base"]["plugins"] == ["plugin.py"] and metas["base"]["environment"]["git_commit"] == "abc"
+    assert fake.worker_args == ("--base-tree", str(tmp_path / "base-tree"), "--base-plugin", "plugin.py")
     assert {m["status"] for m in metas.values()} == {"complete"}
 
 

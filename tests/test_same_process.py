@@ -70,3 +70,10 @@ def test_a_tree_without_the_package_is_a_clear_error(tmp_path):
     with pytest.raises(RuntimeError, match="cannot load"):
         load_tree(tmp_path)
     assert sys.modules["implementations.registry"].get("lstm.native")
+
+
+def test_plugins_register_into_the_base_registry_too(tmp_path):
+    plugin = ROOT / "tests" / "plugins" / "labeled_loop.py"
+    source = load_tree(base_tree(tmp_path, "(cuDNN on CUDA", "(base copy; cuDNN on CUDA"), [str(plugin)])
+    assert source.registry.get("rnn_tanh.test_labeled_loop").source == f"plugin {plugin}"
+    assert sys.modules["implementations.registry"] is registry  # this tree's names given back

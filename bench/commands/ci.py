@@ -162,7 +162,8 @@ def paired_cases(config: Path, sweep_args: str) -> tuple[SweepSpec, list]:
 def _measure_side_by_side(args, spec: SweepSpec, cases, tree: Path, commit: str, out: Path, stamp: str):
     from bench.paired_rounds import run_pairs
 
-    plugins = [str(Path(path).resolve()) for path in [*args.plugin, *args.new_plugin]]
+    shared = [str(Path(path).resolve()) for path in args.plugin]  # both sides, as with --separate
+    plugins = [*shared, *(str(Path(path).resolve()) for path in args.new_plugin)]
     print(f"{len(cases)} cases x {args.rounds} processes, base and new side by side in each", file=sys.stderr)
     dirs = run_pairs(
         spec,
@@ -173,6 +174,7 @@ def _measure_side_by_side(args, spec: SweepSpec, cases, tree: Path, commit: str,
         {"base": {"git_commit": commit, "git_dirty": False}, "new": {}},
         plugins,
         args.rounds,
+        base_plugins=shared,
     )
     return dirs["base"], dirs["new"]
 
