@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import store
@@ -26,10 +25,6 @@ from bench.spec import SweepSpec
 from bench.summary import status_counts
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _create_runs(
     spec: SweepSpec, out: Path, run_ids: dict[str, str], sources: dict[str, dict], plugins: dict, threads: int
 ) -> dict[str, Path]:
@@ -37,18 +32,10 @@ def _create_runs(
     dirs = {}
     for side in SIDES:
         other = run_ids["new" if side == "base" else "base"]
-        meta = {
-            "command": ["rnnbench", *sys.argv[1:]],
-            "spec": spec.as_dict(),
-            "plugins": plugins[side],
-            "executor": {"name": "local"},
-            "environment": {**environment, **sources[side]},
-            "started_at": _now(),
-            "finished_at": None,
-            "status": "running",
-            "peak_flops_per_s": {},
-            "pairing": {"id": f"{run_ids['base']}+{run_ids['new']}", "side": side, "paired_with": other},
-        }
+        pairing = {"id": f"{run_ids['base']}+{run_ids['new']}", "side": side, "paired_with": other}
+        meta = store.new_run_meta(
+            spec.as_dict(), plugins[side], {"name": "local"}, {**environment, **sources[side]}, pairing=pairing
+        )
         dirs[side] = store.create_run(out, run_ids[side], meta)
     return dirs
 
@@ -92,13 +79,13 @@ def run_pairs(
             log(f"round {number}/{rounds}: base and new side by side in one process ({seconds:.0f} s)")
     except BaseException:
         for side in SIDES:
-            store.update_meta(dirs[side], status="interrupted", finished_at=_now())
+            store.update_meta(dirs[side], status="interrupted", finished_at=store.now())
         raise
     finally:
         runner.close()
     for side in SIDES:
         frame = store.read_measurements(dirs[side])
-        store.update_meta(dirs[side], status="complete", finished_at=_now(), counts=status_counts(frame))
+        store.update_meta(dirs[side], status="complete", finished_at=store.now(), counts=status_counts(frame))
     return dirs
 
 

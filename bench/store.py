@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,27 @@ from bench.schema import COLUMNS
 MEASUREMENTS = "measurements.parquet"
 LIST_COLUMNS = ("samples_s", "round_medians_s")
 RUN_JSON = "run.json"
+
+
+def now() -> str:
+    """The time as run.json and the rows record it: ISO 8601, UTC, seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_meta(spec: dict, plugins: list[str], executor: dict, environment: dict, **fields) -> dict:
+    """run.json of a run about to be measured: what a sweep and `rnnbench ci` both record."""
+    return {
+        "command": ["rnnbench", *sys.argv[1:]],
+        "spec": spec,
+        "plugins": plugins,
+        "executor": executor,
+        "environment": environment,
+        "started_at": now(),
+        "finished_at": None,
+        "status": "running",
+        "peak_flops_per_s": {},
+        **fields,
+    }
 
 
 def new_run_id(now: float | None = None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import store
@@ -183,20 +182,10 @@ def run(args: argparse.Namespace) -> int:
                 run_id = shard_run_id(run_id, shard["index"], shard["count"])
             if "/" in run_id or run_id in ("", ".", ".."):
                 raise UsageError(f"invalid run id {run_id!r}")
-            meta = {
-                "command": ["rnnbench", *sys.argv[1:]],
-                "spec": spec.as_dict(),
-                "plugins": plugins,
-                "executor": executor,
-                "environment": collect(threads),
-                "started_at": _now(),
-                "finished_at": None,
-                "status": "running",
-                "peak_flops_per_s": {},
-            }
+            meta = store.new_run_meta(spec.as_dict(), plugins, executor, collect(threads))
             run_dir = store.create_run(args.out, run_id, meta)
         else:
-            store.update_meta(run_dir, status="running", resumed_at=_now(), executor=executor)
+            store.update_meta(run_dir, status="running", resumed_at=store.now(), executor=executor)
         print(
             f"rnnbench sweep: {len(cases)} cases ({sum(r is None for _, r in cases)} to run) -> {run_dir}",
             file=sys.stderr,
@@ -213,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
                 lost = _run_local(args, run_dir, run_id, spec, threads, plugins, cases, progress)
         except KeyboardInterrupt:
             progress.close()
-            store.update_meta(run_dir, status="interrupted", finished_at=_now())
+            store.update_meta(run_dir, status="interrupted", finished_at=store.now())
             print(f"rnnbench sweep: interrupted; resume with: rnnbench sweep --resume {run_dir}", file=sys.stderr)
             return 130
         finally:
@@ -224,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
 
             ray_executor.shutdown()
     if lost:
-        store.update_meta(run_dir, status="interrupted", finished_at=_now())
+        store.update_meta(run_dir, status="interrupted", finished_at=store.now())
         print(
             f"rnnbench sweep: {lost} case(s) lost to Ray failures (no row); run them with: "
             f"rnnbench sweep --resume {run_dir}",
@@ -232,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     frame = store.read_measurements(run_dir)
-    store.update_meta(run_dir, status="complete", finished_at=_now(), counts=status_counts(frame))
+    store.update_meta(run_dir, status="complete", finished_at=store.now(), counts=status_counts(frame))
 
     from bench.commands.show import render
 
@@ -288,7 +277,3 @@ def _write_report(run_dir: Path) -> Path | None:
     except ImportError:
         return None
     return build_report(run_dir)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
