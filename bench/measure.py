@@ -115,8 +115,9 @@ def _forget_earlier_cases() -> None:
 
 def start_case(
     case: Case, timing: Timing, threads: int, source=None, forget: bool = True
-) -> tuple[dict, Workload, float]:
-    """Build and warm up a case: its row so far (first call), its workload and the per-call estimate.
+) -> tuple[dict, Workload, float, int | None]:
+    """Build and warm up a case: its row so far (first call), its workload, the per-call estimate and the
+    memory allocated before it was built (None where not measurable).
 
     `forget` False keeps what earlier cases left (a second model of the same case, timed beside the first).
     """
@@ -125,14 +126,14 @@ def start_case(
     if forget:
         _forget_earlier_cases()
     torch.manual_seed(0)
-    row["baseline_bytes"] = allocated_bytes(case.device)
+    baseline_bytes = allocated_bytes(case.device)
     workload = prepare(case, source=source)
     with matmul_precision(case):
         row["first_call_s"] = timing_mod.time_first_call(workload.step, workload.synchronize)
         warm = [
             timing_mod.time_first_call(workload.step, workload.synchronize) for _ in range(max(timing.warmup_calls, 1))
         ]
-    return row, workload, min(warm)
+    return row, workload, min(warm), baseline_bytes
 
 
 def finish_case(
@@ -144,13 +145,14 @@ def finish_case(
     per_call_s: float,
     peak_flops_per_s: float | None = None,
     repeat: bool = False,
+    baseline_bytes: int | None = None,
 ) -> dict:
     """Everything after the timed samples: statistics, the training split, memory, FLOPs, correctness.
 
-    A repeat round (`repeat`) only times: the split, memory and correctness come from the first.
+    A repeat round (`repeat`) only times: the split, memory and correctness come from the first. Without
+    `baseline_bytes` no resident memory is recorded.
     """
     case = workload.case
-    baseline_bytes = row.pop("baseline_bytes", None)
     row["clock"] = timing.clock
     row.update(summarize(samples).as_dict())
     row["samples_s"] = samples
@@ -182,7 +184,6 @@ def finish_case(
 
 def failed_row(row: dict, exc: BaseException, case: Case) -> dict:
     """An exception as the case's row: `oom` or `error`, with where it was raised."""
-    row.pop("baseline_bytes", None)
     row["status"] = "oom" if _is_oom(exc) else "error"
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
@@ -199,7 +200,7 @@ def measure_case(
     wall_start = time.perf_counter()
     row = base_row(case, threads)
     try:
-        row, workload, per_call_s = start_case(case, timing, threads)
+        row, workload, per_call_s, baseline_bytes = start_case(case, timing, threads)
         with matmul_precision(case):
             samples, row["calls_per_sample"] = timing_mod.sample(
                 workload.step,
@@ -212,7 +213,7 @@ def measure_case(
                 label=case.key,
                 clock=timing.clock,
             )
-        finish_case(row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat)
+        finish_case(row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat, baseline_bytes)
     except Exception as exc:
         failed_row(row, exc, case)
     row["wall_s"] = time.perf_counter() - wall_start

@@ -118,8 +118,8 @@ def measure_pair(
     for side in SIDES:
         rows[side] = base_row(case, threads)
         try:
-            rows[side], workload, per_call_s = start_case(case, timing, threads, sources[side], forget=not started)
-            rows[side].pop("baseline_bytes")  # the other side's allocations would count: no resident figure
+            # no baseline kept: the other side's allocations would count in a resident figure
+            rows[side], workload, per_call_s, _ = start_case(case, timing, threads, sources[side], forget=not started)
             started[side] = (workload, per_call_s)
         except Exception as exc:
             failed_row(rows[side], exc, case)
