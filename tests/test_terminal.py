@@ -105,3 +105,21 @@ def test_a_terminal_reporting_no_size_still_gets_a_bar():
     finally:
         os.close(primary)
         os.close(secondary)
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    """`rnnbench list | head -1`: a reader that has closed the pipe ends the command without a traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench", "list"], cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    process.stdout.close()  # the reader is gone before the first line is written
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141, stderr
+    assert stderr == ""
