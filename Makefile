@@ -53,7 +53,7 @@ show: venv
 
 # How background load and the thread count change timings here (the reason for the default thread count).
 noise-check: venv
-	$(PY) -m bench.noise_check
+	$(PY) -m bench.experiments.noise_check
 
 # On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
 # (measurements, run.json with the exact command, and the report beside them).
@@ -81,4 +81,4 @@ ci-bench: venv
 
 # How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
 validate-gate: venv
-	$(PY) -m bench.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)
+	$(PY) -m bench.experiments.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)

@@ -1,7 +1,7 @@
 """Shared by the loop implementations: the reference's weights under its own names, and the layer x direction stack.
 
 Parameters are registered with exactly the reference's names (weight_ih_l0, bias_hh_l1_reverse, ...), so gradients
-can be compared name by name with the reference (see `bench.correctness`).
+can be compared name by name with the reference (see `bench.worker.correctness`).
 """
 
 from __future__ import annotations

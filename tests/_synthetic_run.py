@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.schema import COLUMNS
+from bench.results.schema import COLUMNS
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 # impl -> (per-step overhead in s, matmul efficiency): native is fast, the loops pay Python per step
@@ -212,7 +212,7 @@ _built: dict[str, Path] = {}
 def synthetic_report(tmp_path_factory) -> Path:
     """The report of the default synthetic run (profiler table included), built once per test session."""
     if "synthetic" not in _built:
-        from bench.report import build_report
+        from bench.render.report import build_report
 
         root = tmp_path_factory.mktemp("synthetic")
         run_dir = root / "results" / "20261122-111500-ab12cd"

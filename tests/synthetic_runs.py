@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.cases import Case
+from bench.plan.cases import Case
 
 ENVIRONMENT = {
     "host": "ci-runner-1",

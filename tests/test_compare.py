@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from synthetic_runs import case, lognormal, process_rounds, row, run_json
 
-from bench.compare import compare_runs
+from bench.analysis.compare import compare_runs
 from bench.errors import UsageError
 
 

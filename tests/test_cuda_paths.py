@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import store
-from bench.memory import peak_extra_bytes
-from bench.timing import sample
+from bench.results import store
+from bench.worker.memory import peak_extra_bytes
+from bench.worker.timing import sample
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
 

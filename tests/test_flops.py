@@ -1,5 +1,5 @@
-from bench.cases import Case
-from bench.flops import case_flops, rnn_flops
+from bench.plan.cases import Case
+from bench.plan.flops import case_flops, rnn_flops
 
 
 def test_single_layer_lstm_matches_formula():

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from synthetic_runs import case, row
 
+from bench.ci.separate import Side, pool_rounds, round_order, run_rounds
 from bench.cli import main
-from bench.rounds import Side, pool_rounds, round_order, run_rounds
-from bench.validate_gate import judge, summarize
+from bench.experiments.validate_gate import judge, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "bench" / "plugins" / "slowdown.py"
@@ -215,7 +215,7 @@ def test_rounds_alternate_or_run_together(tmp_path, simultaneous):
 
 
 def test_slowdown_spec_parsing():
-    from bench.plugins.slowdown import parse
+    from bench.experiments.slowdown import parse
     from implementations.registry import RegistryError
 
     assert parse("lstm.native=0.25, gru.*=0.1,") == {"lstm.native": 0.25, "gru.*": 0.1}

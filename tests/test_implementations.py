@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from torch._dynamo.utils import counters
 
-from bench.cases import Case
 from bench.commands.verify import COMPILE_SHAPE, SHAPES
-from bench.correctness import TOLERANCES, check, check_model
-from bench.workload import prepare
+from bench.plan.cases import Case
+from bench.worker.correctness import TOLERANCES, check, check_model
+from bench.worker.workload import prepare
 from implementations import registry
 from implementations.families import FAMILIES, make_inputs, make_reference
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bench.measure import _plausible_split
+from bench.worker.measure import _plausible_split
 
 
 def test_a_forward_slower_than_the_whole_step_is_dropped():

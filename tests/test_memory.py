@@ -2,9 +2,9 @@
 
 import torch
 
-from bench.cases import Case
-from bench.memory import peak_extra_bytes
-from bench.workload import prepare
+from bench.plan.cases import Case
+from bench.worker.memory import peak_extra_bytes
+from bench.worker.workload import prepare
 
 
 def _peak(mode: str, seq_len: int) -> tuple[int, Case]:

@@ -3,8 +3,9 @@
 import pytest
 from synthetic_runs import case
 
-from bench import paired_rounds, store
-from bench.spec import SweepSpec
+from bench.ci import paired as paired_rounds
+from bench.plan.spec import SweepSpec
+from bench.results import store
 
 
 class FakeRunner:

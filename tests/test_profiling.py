@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from bench import cli
-from bench.cases import Case
-from bench.profiling import TOP_OPS_COLUMNS, profile_case, trace_dir
+from bench.plan.cases import Case
+from bench.worker.profiling import TOP_OPS_COLUMNS, profile_case, trace_dir
 from implementations._labels import time_step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,8 +242,8 @@ class _CompiledLoop(torch.nn.Module):
 
 @pytest.mark.slow
 def test_compiled_code_does_not_recompile_inside_the_trace(tmp_path, monkeypatch):
-    import bench.profiling as profiling
-    from bench.workload import prepare
+    import bench.worker.profiling as profiling
+    from bench.worker.workload import prepare
 
     def prepare_compiled(case):
         workload = prepare(case)

@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import PLUGINS, ROOT
 
-from bench import store
 from bench.commands.show import render
+from bench.results import store
 
 IMPLS = "lstm.native,lstm.premul_loop,gru.native,rnn_tanh.scratch_loop,lstm.test_abort,lstm.test_hang"
 CRASHING = {"lstm.test_abort", "lstm.test_hang"}
@@ -46,7 +46,7 @@ def test_executor_bad_input(capsys, tmp_path, args, message):
 
 def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
-    monkeypatch.delitem(sys.modules, "bench.ray_executor", raising=False)
+    monkeypatch.delitem(sys.modules, "bench.run.ray_executor", raising=False)
     status = _main(["sweep", "--impl", "lstm.native", "--executor", "ray", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert status == 2 and "pip install 'rnnbench[ray]'" in err and len(err.strip().splitlines()) == 1
@@ -219,7 +219,7 @@ def test_show_groups_a_run_spread_over_machines_by_host(tmp_path):
 
 
 def test_each_case_asks_for_what_it_occupies():
-    ray_executor = pytest.importorskip("bench.ray_executor", reason="Ray is not installed")
+    ray_executor = pytest.importorskip("bench.run.ray_executor", reason="Ray is not installed")
     assert ray_executor._resources("cpu", 4) == {"num_cpus": 4, "num_gpus": 0}  # its core budget
     assert ray_executor._resources("cuda", 4) == {"num_cpus": 1, "num_gpus": 1}  # one case per GPU
 

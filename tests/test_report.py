@@ -14,8 +14,8 @@ import pytest
 from _synthetic_run import HOSTILE_KEY, hostile_report, synthetic_report, write_synthetic_run
 
 from bench.cli import main
-from bench.report import build_report, data
-from bench.report.html import fmt_bytes, fmt_rate, fmt_seconds, fmt_speedup
+from bench.render.report import build_report, data
+from bench.render.report.html import fmt_bytes, fmt_rate, fmt_seconds, fmt_speedup
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:

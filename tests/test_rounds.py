@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import store
-from bench.cases import Case
-from bench.pooling import pool_rows
-from bench.runner import Runner, run_cases
-from bench.spec import Timing
-from bench.worker import STARTED
+from bench.plan.cases import Case
+from bench.plan.spec import Timing
+from bench.results import store
+from bench.run.pooling import pool_rows
+from bench.run.runner import Runner, run_cases
+from bench.worker.main import STARTED
 
 
 def _case(batch: int) -> Case:

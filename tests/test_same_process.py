@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.cases import Case
-from bench.same_process import load_tree, measure_pair
-from bench.spec import Timing
+from bench.plan.cases import Case
+from bench.plan.spec import Timing
+from bench.worker.side_by_side import load_tree, measure_pair
 from implementations import registry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,11 +6,11 @@ from conftest import TINY_SHAPE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench import store
-from bench.cases import expand
 from bench.errors import UsageError
-from bench.shard import assign_shards, estimated_cost, merge_runs, parse_shard, select_shard
-from bench.spec import spec_from_dict
+from bench.plan.cases import expand
+from bench.plan.shard import assign_shards, estimated_cost, merge_runs, parse_shard, select_shard
+from bench.plan.spec import spec_from_dict
+from bench.results import store
 from implementations import registry
 
 grids = st.fixed_dictionaries(

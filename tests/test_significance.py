@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.significance import (
+from bench.analysis.significance import (
     _critical_rank,
     compare_paired,
     compare_samples,
@@ -194,7 +194,7 @@ def test_paired_small_counts_ties_and_zero_change():
 
 
 def test_signed_rank_distribution_matches_scipy():
-    from bench.significance import _signed_rank_null_cdf
+    from bench.analysis.significance import _signed_rank_null_cdf
 
     for n in (3, 7, 12):
         cdf = _signed_rank_null_cdf(n)
@@ -204,7 +204,7 @@ def test_signed_rank_distribution_matches_scipy():
 
 
 def test_signed_rank_distribution_in_the_middle_matches_scipy_exact():
-    from bench.significance import _signed_rank_null_cdf
+    from bench.analysis.significance import _signed_rank_null_cdf
 
     data = np.array([1.0, -2, 3, 4, -5, 6, 7, -8, 9])  # W+ = 1 + 3 + 4 + 6 + 7 + 9 = 30
     expected = sps.wilcoxon(data, alternative="less", method="exact").pvalue

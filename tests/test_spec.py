@@ -1,8 +1,8 @@
 import pytest
 
-from bench.cases import Case, expand
 from bench.errors import UsageError
-from bench.spec import Grid, SweepSpec, load_spec, spec_from_dict, with_overrides
+from bench.plan.cases import Case, expand
+from bench.plan.spec import Grid, SweepSpec, load_spec, spec_from_dict, with_overrides
 from implementations import registry
 
 

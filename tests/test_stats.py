@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.stats import median_ci, relative_iqr, summarize
+from bench.analysis.stats import median_ci, relative_iqr, summarize
 
 
 def test_summary_of_known_samples():
@@ -56,7 +56,7 @@ def test_cpu_clock_does_not_count_time_given_to_others():
     """Sleeping stands in for being descheduled: wall time sees it, the CPU clock does not."""
     import time
 
-    from bench.timing import sample
+    from bench.worker.timing import sample
 
     def work_then_wait():
         end = time.thread_time() + 0.002  # 2 ms on the CPU...

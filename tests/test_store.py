@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from bench import store
 from bench.errors import UsageError
+from bench.results import store
 
 
 def _row(case_id: str, median: float) -> dict:

@@ -2,7 +2,7 @@ import math
 
 import pandas as pd
 
-from bench.summary import fastest_per_shape, format_seconds, problems, status_counts
+from bench.analysis.summary import fastest_per_shape, format_seconds, problems, status_counts
 
 SHAPE = dict(
     family="lstm",

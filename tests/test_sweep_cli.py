@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import PLUGINS, TINY_SHAPE
 
-from bench import store
-from bench.schema import COLUMNS, IDENTITY_COLUMNS
+from bench.results import store
+from bench.results.schema import COLUMNS, IDENTITY_COLUMNS
 
 FAST = ["--budget-s", "0.05", "--progress", "plain", "--no-report"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TINY_SHAPE
 
-from bench import store
+from bench.results import store
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import time
 import pytest
 from conftest import ROOT, TINY_SHAPE
 
-from bench.terminal import color, format_table
+from bench.render.terminal import color, format_table
 
 SMALL = [
     "sweep",
@@ -94,7 +94,7 @@ def test_tables_align_columns_even_with_colour():
 
 
 def test_a_terminal_reporting_no_size_still_gets_a_bar():
-    from bench.progress import bar_size
+    from bench.run.progress import bar_size
 
     primary, secondary = pty.openpty()  # a new pseudo-terminal reports 0 x 0 until someone sets its size
     try:

@@ -14,9 +14,9 @@ PARENT = """
 import json, sys, time
 from dataclasses import asdict
 from pathlib import Path
-from bench.cases import Case
-from bench.runner import Worker
-from bench.spec import Timing
+from bench.plan.cases import Case
+from bench.run.runner import Worker
+from bench.plan.spec import Timing
 worker = Worker(1, [sys.argv[2]], Path(sys.argv[1]))
 worker.request({"peak": ["cpu", "float32"]}, 120)  # started and ready
 case = Case("lstm.test_hang", "lstm", "test_hang", "cpu", "float32", "inference", 1, 2, 4, 4, 1, False)

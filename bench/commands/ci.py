@@ -10,12 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.analysis.significance import least_equal_count, least_pair_count
+from bench.ci.separate import Side, run_rounds, write_pooled
 from bench.commands import sweep as sweep_command
 from bench.commands.compare import add_gate_arguments, gate
 from bench.errors import UsageError
-from bench.rounds import Side, run_rounds, write_pooled
-from bench.significance import least_equal_count, least_pair_count
-from bench.spec import SweepSpec
+from bench.plan.spec import SweepSpec
 
 HELP = "check out REV in a temporary worktree, measure it beside this tree, compare"
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE.py",
-        help="a plugin loaded by the candidate's sweeps only (e.g. bench/plugins/slowdown.py, to test the gate)",
+        help="a plugin loaded by the candidate's sweeps only (e.g. bench/experiments/slowdown.py, to test the gate)",
     )
     add_gate_arguments(parser)
 
@@ -141,7 +141,7 @@ class _SweepArgs(argparse.ArgumentParser):
 
 def paired_cases(config: Path, sweep_args: str) -> tuple[SweepSpec, list]:
     """The spec and cases `rnnbench sweep --config CONFIG SWEEP_ARGS` would measure, from this tree's registry."""
-    from bench.cases import expand
+    from bench.plan.cases import expand
     from implementations import registry
 
     parser = _SweepArgs(prog="rnnbench ci --sweep-args")
@@ -160,7 +160,7 @@ def paired_cases(config: Path, sweep_args: str) -> tuple[SweepSpec, list]:
 
 
 def _measure_side_by_side(args, spec: SweepSpec, cases, tree: Path, commit: str, out: Path, stamp: str):
-    from bench.paired_rounds import run_pairs
+    from bench.ci.paired import run_pairs
 
     shared = [str(Path(path).resolve()) for path in args.plugin]  # both sides, as with --separate
     plugins = [*shared, *(str(Path(path).resolve()) for path in args.new_plugin)]

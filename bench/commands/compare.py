@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.compare import DEFAULT_THRESHOLD, compare_runs
-from bench.compare_html import write_html
-from bench.compare_render import to_json, to_markdown, to_terminal
+from bench.analysis.compare import DEFAULT_THRESHOLD, compare_runs
 from bench.errors import UsageError
-from bench.run_files import read_run, resolve_run
-from bench.terminal import use_color
+from bench.render.compare_html import write_html
+from bench.render.compare_render import to_json, to_markdown, to_terminal
+from bench.render.terminal import use_color
+from bench.results.run_files import read_run, resolve_run
 
 HELP = "compare two runs case by case; exit 1 on a regression or a new failure"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench.terminal import format_table
+from bench.render.terminal import format_table
 from implementations import registry
 
 HELP = "list every registered implementation (key, family, devices, dtypes, what it is)"

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import store
 from bench.errors import UsageError
-from bench.shard import merge_runs
+from bench.plan.shard import merge_runs
+from bench.results import store
 
 HELP = "merge the shard runs of one sweep (rnnbench sweep --shard K/N) into one run"
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bench import store
-from bench.cases import DTYPES, MODES, Case, expand
-from bench.environment import check_devices, collect, default_threads
 from bench.errors import UsageError
-from bench.profiling import TOP_OPS_COLUMNS, TRACES_DIR, append_top_ops, trace_dir
-from bench.runner import Runner
-from bench.spec import Timing, spec_from_dict
-from bench.terminal import color, format_table, use_color
+from bench.plan.cases import DTYPES, MODES, Case, expand
+from bench.plan.spec import Timing, spec_from_dict
+from bench.render.terminal import color, format_table, use_color
+from bench.results import store
+from bench.run.runner import Runner
+from bench.worker.environment import check_devices, collect, default_threads
+from bench.worker.profiling import TOP_OPS_COLUMNS, TRACES_DIR, append_top_ops, trace_dir
 from implementations import registry
 
 HELP = "write torch.profiler traces (TensorBoard, Perfetto, HTA) and the top operators of each implementation"

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report import build_report  # plotting libraries load only for this command
+    from bench.render.report import build_report  # plotting libraries load only for this command
 
     print(build_report(args.run_dir, args.out))
     return 0

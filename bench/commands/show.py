@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench import store
-from bench.summary import fastest_per_shape, format_seconds, problems, status_counts
-from bench.terminal import color, format_table, use_color
+from bench.analysis.summary import fastest_per_shape, format_seconds, problems, status_counts
+from bench.render.terminal import color, format_table, use_color
+from bench.results import store
 
 HELP = "summarize a run: fastest implementation per shape, speedup over native, failures"
 

@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import store
-from bench.cases import expand
-from bench.environment import check_devices, collect, default_threads
+from bench.analysis.summary import status_counts
 from bench.errors import UsageError
-from bench.progress import Progress
-from bench.runner import Runner, run_cases
-from bench.shard import parse_shard, select_shard, shard_run_id
-from bench.spec import SweepSpec, load_spec, spec_from_dict, with_overrides
-from bench.summary import status_counts
+from bench.plan.cases import expand
+from bench.plan.shard import parse_shard, select_shard, shard_run_id
+from bench.plan.spec import SweepSpec, load_spec, spec_from_dict, with_overrides
+from bench.results import store
+from bench.run.progress import Progress
+from bench.run.runner import Runner, run_cases
+from bench.worker.environment import check_devices, collect, default_threads
 from implementations import registry
 
 HELP = "measure latency, memory, compile time and correctness over a grid of cases"
@@ -123,7 +123,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         spec = dataclasses.replace(spec, timing=dataclasses.replace(spec.timing, **timing))
         if spec.timing.budget_s < spec.timing.min_time_s:
             spec = dataclasses.replace(spec, timing=dataclasses.replace(spec.timing, min_time_s=spec.timing.budget_s))
-        from bench.spec import validate
+        from bench.plan.spec import validate
 
         validate(spec, "command line")
     return spec
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         progress = Progress(args.progress)
         try:
             if executor["name"] == "ray":
-                from bench import ray_executor
+                from bench.run import ray_executor
 
                 lost = ray_executor.run_cases(
                     run_dir, run_id, spec.timing, threads, plugins, cases, progress, own_instance=ray_started
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     finally:
         if ray_started:
-            from bench import ray_executor
+            from bench.run import ray_executor
 
             ray_executor.shutdown()
     if lost:
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
     try:
-        from bench import ray_executor
+        from bench.run import ray_executor
     except ImportError:
         raise UsageError("--executor ray needs Ray: pip install 'rnnbench[ray]'") from None
     started = ray_executor.connect(executor["address"], threads)
@@ -251,7 +251,7 @@ def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
 
 
 def _run_local(args, run_dir: Path, run_id: str, spec: SweepSpec, threads: int, plugins, cases, progress) -> int:
-    """The local executor: one isolated worker on this machine (bench.runner)."""
+    """The local executor: one isolated worker on this machine (bench.run.runner)."""
     runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
     runner = Runner(run_dir, run_id, spec.timing, threads, plugins)
     try:
@@ -262,7 +262,7 @@ def _run_local(args, run_dir: Path, run_id: str, spec: SweepSpec, threads: int, 
         store.update_meta(run_dir, peak_flops_per_s=peaks)
         run_cases(runner, cases, peaks, progress)
         if args.profile:  # after every case is timed, so the profiler never runs during a timing
-            from bench.profiling import profile_measured
+            from bench.worker.profiling import profile_measured
 
             progress.close()
             profile_measured(runner, run_dir, cases)
@@ -273,7 +273,7 @@ def _run_local(args, run_dir: Path, run_id: str, spec: SweepSpec, threads: int, 
 
 def _write_report(run_dir: Path) -> Path | None:
     try:
-        from bench.report import build_report
+        from bench.render.report import build_report
     except ImportError:
         return None
     return build_report(run_dir)

@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench.cases import DTYPES
-from bench.correctness import TOLERANCES, check
 from bench.errors import UsageError
-from bench.progress import bar_size  # tqdm sizing that also works on 0x0 pseudo-terminals
-from bench.terminal import color, format_table, use_color
+from bench.plan.cases import DTYPES
+from bench.render.terminal import color, format_table, use_color
+from bench.run.progress import bar_size  # tqdm sizing that also works on 0x0 pseudo-terminals
+from bench.worker.correctness import TOLERANCES, check
 from implementations import registry
 from implementations.families import FAMILIES
 

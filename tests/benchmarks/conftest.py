@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from bench.environment import default_threads
+from bench.worker.environment import default_threads
 from implementations.registry import load_plugin
 
 torch.set_num_threads(int(os.environ.get("RNNBENCH_THREADS") or default_threads()))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.cases import Case
-from bench.workload import matmul_precision, prepare
+from bench.plan.cases import Case
+from bench.worker.workload import matmul_precision, prepare
 from implementations import registry
 
 SHAPES = (  # (batch, seq_len, input_size, hidden_size): one latency-bound, one a little larger

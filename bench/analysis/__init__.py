@@ -1,0 +1,1 @@
+"""Pure functions over results: statistics, significance tests, comparisons, summaries."""

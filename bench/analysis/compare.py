@@ -1,0 +1,364 @@
+"""Compare two runs case by case: the regression gate's decision, as a pure function of two tables.
+
+A case changed only when both hold: the Mann-Whitney U test says the two sides differ (p < alpha) AND the
+median change (the Hodges-Lehmann median of the pairwise ratios new/base, see bench.analysis.significance) is
+beyond `threshold`. The test decides whether a change is real; the threshold only says how small a real
+change is still worth failing a build for. The test alone flags every 1% drift of a long run on a quiet
+machine; the threshold alone (pytest-benchmark's `--benchmark-compare-fail`, TorchBench's 7% rule) flags
+every noisy sample on a busy one and cannot tell 20 samples from 2.
+
+What the test counts matters as much. Samples from one process are not independent replicates: two
+processes running the same code differ systematically (memory layout, allocator state, the neighbours'
+load that minute), so a test over pooled samples is overconfident and flags identical code. The replicate
+is the round (one process per round, see bench/run/pooling.py). When the two runs were measured side by side
+(`rnnbench ci`: round i of both in one process, run.json's `pairing`), the verdict is decided on each
+round's ratio new/base (`unit` "pairs", Wilcoxon signed-rank), which cancels what the process and the
+moment did to both; else, where both sides have enough rounds for the test to reach p < alpha, on the
+per-round medians (`unit` "rounds", Mann-Whitney U); otherwise on the raw samples (`unit` "samples"),
+with a warning that says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.significance import (
+    compare_paired,
+    compare_samples,
+    least_equal_count,
+    min_p_value,
+    min_p_value_paired,
+)
+from bench.errors import UsageError
+from bench.results.schema import IDENTITY_COLUMNS
+
+DEFAULT_THRESHOLD = 0.05
+FAILED_STATUSES = ("error", "timeout", "oom", "crashed")
+# verdicts that fail the gate, and the order the renderers list verdicts in
+GATE_FAILING = ("regression", "failure")
+VERDICTS = (
+    "regression",
+    "failure",
+    "improvement",
+    "fixed",
+    "still_failing",
+    "unchanged",
+    "incomparable",
+    "only_base",
+    "only_new",
+)
+ENVIRONMENT_FIELDS = {
+    "host": "machine",
+    "cpu_model": "CPU model",
+    "cpu_count": "CPU count",
+    "threads": "threads",
+    "gpus": "GPUs",
+    "platform": "OS",
+    "python": "Python",
+    "torch": "torch",
+    "cuda": "CUDA",
+    "cudnn": "cuDNN",
+    "onednn": "oneDNN",
+}
+DECIDED = ("regression", "improvement", "unchanged")  # verdicts the statistics gave
+TOO_FEW, NO_SAMPLES = "too few samples", "no timing samples"
+SHAPE_COLUMNS = ["family", "device", "dtype", "mode", "batch", "seq_len", "input_size", "hidden_size"]
+SHAPE_COLUMNS += ["num_layers", "bidirectional"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    base_run_id: str
+    new_run_id: str
+    threshold: float
+    alpha: float
+    relative_to: str | None
+    changes: pd.DataFrame = field(repr=False)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = self.changes["verdict"].value_counts().to_dict() if len(self.changes) else {}
+        return {verdict: int(found.get(verdict, 0)) for verdict in VERDICTS}
+
+    @property
+    def failed(self) -> bool:
+        """The gate's answer: a regression or a new failure anywhere."""
+        return any(self.counts[v] for v in GATE_FAILING)
+
+
+def _samples(row: pd.Series) -> np.ndarray:
+    value = row.get("samples_s")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return np.array([], dtype=float)
+    x = np.asarray(value, dtype=float).ravel()
+    return x[np.isfinite(x) & (x > 0)]
+
+
+def _round_medians(row: pd.Series) -> np.ndarray | None:
+    """The row's per-round medians in round order, or None (an older run, or a value that is no time)."""
+    value = row.get("round_medians_s")
+    if not isinstance(value, list | tuple | np.ndarray) or not len(value):
+        return None
+    x = np.asarray(value, dtype=float).ravel()
+    return x if np.all(np.isfinite(x) & (x > 0)) else None  # dropping one would break the pairing by round
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The --relative-to implementation at one shape in one run."""
+
+    median_s: float  # of its pooled samples
+    round_medians_s: np.ndarray | None
+
+
+def _per_round(case: np.ndarray | None, reference: _Reference) -> np.ndarray | None:
+    """Each round's median divided by the reference's median of the same round; None if rounds do not pair."""
+    if case is None or reference.round_medians_s is None or case.size != reference.round_medians_s.size:
+        return None
+    return case / reference.round_medians_s
+
+
+def _failed(row: pd.Series) -> str | None:
+    """Why a case counts as failing (crashed, incorrect...), or None."""
+    status = row.get("status")
+    if status in FAILED_STATUSES:
+        return f"{status}: {row.get('error') or ''}".rstrip(": ")
+    correct = row.get("correct")
+    if status == "ok" and correct is not None and not pd.isna(correct) and not bool(correct):
+        return "incorrect result"
+    return None
+
+
+def _references(table: pd.DataFrame, relative_to: str) -> dict[tuple, _Reference]:
+    """The reference implementation per shape/dtype/mode/device, from the same run."""
+    reference = table[(table["impl"] == relative_to) & (table["status"] == "ok")]
+    found = {}
+    for _, row in reference.iterrows():
+        x = _samples(row)
+        if x.size:
+            found[tuple(row[c] for c in SHAPE_COLUMNS)] = _Reference(float(np.median(x)), _round_medians(row))
+    return found
+
+
+def _by_case(table: pd.DataFrame) -> dict[str, pd.Series]:
+    if "case_id" not in table.columns:
+        raise UsageError("measurements table has no case_id column")
+    return {row["case_id"]: row for _, row in table.iterrows()}  # a resumed run's later row wins
+
+
+def environment_warnings(base_run: dict, new_run: dict) -> list[str]:
+    """What differs between the machines and libraries of the two runs, worded for the reader."""
+    found = []
+    base_env, new_env = base_run.get("environment") or {}, new_run.get("environment") or {}
+    for key, label in ENVIRONMENT_FIELDS.items():
+        if key in base_env and key in new_env and base_env[key] != new_env[key]:
+            found.append(f"different {label}: {base_env[key]} (base) vs {new_env[key]} (new)")
+    clocks = [((run.get("spec") or {}).get("timing") or {}).get("clock", "wall") for run in (base_run, new_run)]
+    if clocks[0] != clocks[1]:
+        found.append(f"different clocks: {clocks[0]} time (base) vs {clocks[1]} time (new): ratios mix two measures")
+    for name, run in (("base", base_run), ("new", new_run)):
+        status = run.get("status")
+        if status and status != "complete":
+            found.append(f"the {name} run is {status}: some cases may be missing")
+        if (run.get("environment") or {}).get("git_dirty"):
+            found.append(f"the {name} run was measured from a tree with uncommitted changes")
+    return found
+
+
+def _decide(
+    base_x: np.ndarray, new_x: np.ndarray, threshold: float, alpha: float, paired: bool = False
+) -> tuple[str, dict[str, float], str]:
+    if base_x.size == 0 or new_x.size == 0:
+        return "incomparable", {}, NO_SAMPLES
+    shift = (compare_paired if paired else compare_samples)(base_x, new_x, confidence=1.0 - alpha)
+    stats = {
+        "ratio": shift.ratio,
+        "median_ratio": shift.median_ratio,
+        "ratio_low": shift.ratio_low,
+        "ratio_high": shift.ratio_high,
+        "p_value": shift.p_value,
+    }
+    if shift.min_p_value >= alpha:
+        note = f"{TOO_FEW} to reach p < {alpha:g} ({shift.n_base} vs {shift.n_new})"
+        return "incomparable", stats, note
+    significant = shift.p_value < alpha
+    if significant and shift.ratio - 1.0 > threshold:
+        return "regression", stats, ""
+    if significant and 1.0 - shift.ratio > threshold:
+        return "improvement", stats, ""
+    return "unchanged", stats, ""
+
+
+def _unit(base_rounds: np.ndarray | None, new_rounds: np.ndarray | None, alpha: float, paired: bool = False) -> str:
+    """What the test counts: paired rounds when the runs were measured side by side (round i of both in one
+    process) and there are enough pairs to reach p < alpha; else rounds when both sides have enough of them;
+    else samples."""
+    if base_rounds is None or new_rounds is None:
+        return "samples"
+    if paired and base_rounds.size == new_rounds.size and min_p_value_paired(base_rounds.size) < alpha:
+        return "pairs"
+    return "rounds" if min_p_value(base_rounds.size, new_rounds.size) < alpha else "samples"
+
+
+def paired_runs(base_run: dict, new_run: dict) -> bool:
+    """Whether the two runs were measured side by side, round by round (bench/ci/paired.py)."""
+    base, new = base_run.get("pairing") or {}, new_run.get("pairing") or {}
+    return (
+        bool(base.get("id"))
+        and base.get("id") == new.get("id")
+        and (base.get("side"), new.get("side"))
+        == (
+            "base",
+            "new",
+        )
+    )
+
+
+def samples_warning(decided: list[tuple[int, int]], alpha: float) -> str | None:
+    """One warning for every case decided on raw samples; `decided` holds each such case's rounds per side."""
+    if not decided:
+        return None
+    most = max(max(pair) for pair in decided)
+    what = "one process per side" if most <= 1 else f"too few rounds per side (at most {most})"
+    cases = f"{len(decided)} case{'s' if len(decided) > 1 else ''}"
+    return (
+        f"{cases} decided on raw samples of {what}, which understate run-to-run variation; measure with "
+        f"--rounds {least_equal_count(alpha)} or more (rnnbench ci does) for a trustworthy gate"
+    )
+
+
+def compare_runs(
+    base: pd.DataFrame,
+    new: pd.DataFrame,
+    base_run: dict | None = None,
+    new_run: dict | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = 0.01,
+    relative_to: str | None = None,
+) -> Comparison:
+    """One row per case found in either run, with its verdict; see VERDICTS."""
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1, got {alpha}")
+    if threshold < 0:
+        raise UsageError(f"threshold must be non-negative, got {threshold}")
+    base_run, new_run = base_run or {}, new_run or {}
+    base_rows, new_rows = _by_case(base), _by_case(new)
+    if not set(base_rows) & set(new_rows):
+        raise UsageError("the two runs have no cases in common")
+    base_refs = _references(base, relative_to) if relative_to else {}
+    new_refs = _references(new, relative_to) if relative_to else {}
+    if relative_to and not (base_refs and new_refs):
+        raise UsageError(f"--relative-to {relative_to}: no successful {relative_to} case in both runs")
+    paired = paired_runs(base_run, new_run)
+    records, decided_on_samples = [], []
+    for case_id in sorted(set(base_rows) | set(new_rows)):
+        b, n = base_rows.get(case_id), new_rows.get(case_id)
+        some = n if n is not None else b
+        record = {"case_id": case_id, **{c: some.get(c) for c in IDENTITY_COLUMNS}}
+        record.update(
+            base_status=None if b is None else b.get("status"),
+            new_status=None if n is None else n.get("status"),
+            base_median_s=math.nan,
+            new_median_s=math.nan,
+            ratio=math.nan,
+            median_ratio=math.nan,
+            ratio_low=math.nan,
+            ratio_high=math.nan,
+            p_value=math.nan,
+            unit=None,
+            n_base=0,
+            n_new=0,
+        )
+        verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired)
+        record.update(verdict=verdict, note=note)
+        if record["unit"] == "samples" and (verdict in DECIDED or note.startswith(TOO_FEW)):
+            decided_on_samples.append((_rounds_count(b), _rounds_count(n)))
+        records.append(record)
+    changes = pd.DataFrame.from_records(records)
+    order = {v: i for i, v in enumerate(VERDICTS)}
+    changes = changes.sort_values(
+        by=["verdict", "ratio", "case_id"],
+        key=lambda s: s.map(order) if s.name == "verdict" else (-s if s.name == "ratio" else s),
+        na_position="last",
+    ).reset_index(drop=True)
+    return Comparison(
+        base_run_id=str(base_run.get("run_id") or _first(base, "run_id") or "base"),
+        new_run_id=str(new_run.get("run_id") or _first(new, "run_id") or "new"),
+        threshold=threshold,
+        alpha=alpha,
+        relative_to=relative_to,
+        changes=changes,
+        warnings=tuple(environment_warnings(base_run, new_run))
+        + tuple(w for w in [samples_warning(decided_on_samples, alpha)] if w),
+    )
+
+
+def _first(table: pd.DataFrame, column: str):
+    return table[column].iloc[0] if column in table.columns and len(table) else None
+
+
+def _rounds_count(row: pd.Series) -> int:
+    """Rounds behind a row: its round medians, else its `rounds` column (older runs), else one."""
+    found, rounds = _round_medians(row), row.get("rounds")
+    if found is not None:
+        return int(found.size)
+    try:
+        return max(int(rounds), 1)
+    except (TypeError, ValueError):  # None, NaN
+        return 1
+
+
+def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired=False) -> tuple[str, str]:
+    if n is None:
+        return "only_base", "not measured in the new run"
+    if b is None:
+        return "only_new", "not measured in the base run"
+    base_x, new_x = _samples(b), _samples(n)
+    base_r, new_r = _round_medians(b), _round_medians(n)
+    _describe(record, _unit(base_r, new_r, alpha, paired), base_x, new_x, base_r, new_r)
+    base_failure, new_failure = _failed(b), _failed(n)
+    if new_failure and base_failure:
+        return "still_failing", new_failure
+    if new_failure:
+        return "failure", new_failure
+    if base_failure:
+        return "fixed", f"was {base_failure}"
+    if b.get("status") != "ok" or n.get("status") != "ok":
+        return "incomparable", (n.get("error") if n.get("status") != "ok" else b.get("error")) or "not measured"
+    if relative_to:
+        if n.get("impl") == relative_to:
+            return "incomparable", f"the reference of --relative-to {relative_to}"
+        shape = tuple(n.get(c) for c in SHAPE_COLUMNS)
+        if shape not in base_refs or shape not in new_refs:
+            return "incomparable", f"no ok {relative_to} case at this shape in both runs"
+        base_ref, new_ref = base_refs[shape], new_refs[shape]
+        base_r, new_r = _per_round(base_r, base_ref), _per_round(new_r, new_ref)
+        if (
+            record["unit"] != "samples" and _unit(base_r, new_r, alpha) == "samples"
+        ):  # rounds unpaired with the reference's
+            _describe(record, "samples", base_x, new_x, None, None)
+        base_x, new_x = base_x / base_ref.median_s, new_x / new_ref.median_s
+    on_rounds = record["unit"] in ("rounds", "pairs")
+    verdict, stats, note = _decide(
+        base_r if on_rounds else base_x, new_r if on_rounds else new_x, threshold, alpha, record["unit"] == "pairs"
+    )
+    record.update(stats)
+    return verdict, note
+
+
+def _describe(record: dict, unit: str, base_x, new_x, base_r, new_r) -> None:
+    """The unit the case is decided on, its count per side and each side's median, in seconds."""
+    base_values, new_values = (base_r, new_r) if unit in ("rounds", "pairs") else (base_x, new_x)
+    record.update(
+        unit=unit,
+        base_median_s=float(np.median(base_values)) if base_values.size else math.nan,
+        new_median_s=float(np.median(new_values)) if new_values.size else math.nan,
+        n_base=int(base_values.size),
+        n_new=int(new_values.size),
+    )

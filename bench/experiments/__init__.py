@@ -1,0 +1,1 @@
+"""Measurements of the harness itself (gate validation, noise checks); not part of the API."""

@@ -1,0 +1,253 @@
+"""Measure how good the regression gate is on this machine: false alarms on A/A, detection of known slowdowns.
+
+    python -m bench.experiments.validate_gate --reps 8 --rounds 16                       (make validate-gate)
+    python -m bench.experiments.validate_gate --separate --reps 8 --rounds 4 --sweep-rounds 4
+
+Each repetition is one CI job as `rnnbench ci` runs it, base and new both from this tree: by default
+`--rounds` processes that each time both sides side by side (bench/ci/paired.py); with `--separate`,
+alternating rounds in which each side's sweep runs `--sweep-rounds` fresh worker processes. On the new side
+the slowdown plugin slows each family's implementations by a known factor, rotated across repetitions so
+every family gets every factor: 0 (the A/A control: identical code), 5%, 10% and 25%. Every compared case
+is then judged by several rules on the same data, the rounds of each side pooled as `rnnbench ci` pools them:
+
+- gate:     rnnbench compare as `ci` runs it: on paired runs, the Wilcoxon signed-rank test on the ratio of
+            each process's two medians p < 0.01 AND their Hodges-Lehmann median > 1.05 (the default
+            threshold); on separate runs, Mann-Whitney U on the per-round medians and the same threshold;
+- gate_10:  the same test with a 10% threshold, to tell the threshold's part from the unit's;
+- unpaired: paired runs judged as if they were not: U test on the per-round medians, 5% (the pairing's part);
+- pooled:   the earlier gate: the same test on the pooled raw samples, threshold 10%;
+- plain:    ratio of the pooled medians > 1.10 (pytest-benchmark's --benchmark-compare-fail=median:10%);
+- asv:      Mann-Whitney U on the pooled samples p < 0.002 AND ratio of medians > 1.1 (asv continuous'
+            default factor and test).
+
+A rule "flags" a case when it calls it a regression; on A/A that is a false alarm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.compare import DEFAULT_THRESHOLD, compare_runs
+from bench.analysis.significance import mann_whitney_p
+from bench.ci.separate import Side, pool_rounds, run_rounds
+from bench.results import store
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "bench" / "plugins" / "slowdown.py"
+FAMILIES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+FACTORS = (0.0, 0.05, 0.10, 0.25)
+ALPHA, ASV_P, ASV_FACTOR, PLAIN = 0.01, 0.002, 1.1, 0.10
+RULES = {  # column -> heading
+    "gate": "rnnbench gate (5%)",
+    "gate_10": "gate at 10%",
+    "unpaired": "rounds unpaired (U test, 5%)",
+    "pooled": "earlier gate (pooled samples, 10%)",
+    "plain": "plain 10% (pytest-benchmark)",
+    "asv": "asv-style",
+}
+
+
+def factors_for(rep: int) -> dict[str, float]:
+    """Family -> slowdown in repetition `rep`: a rotation, so each family meets each factor."""
+    return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(FAMILIES)}
+
+
+PAIRED_RUNS = ({"pairing": {"id": "rep", "side": "base"}}, {"pairing": {"id": "rep", "side": "new"}})
+
+
+def _changes(
+    base: pd.DataFrame, new: pd.DataFrame, threshold: float, on_rounds: bool, paired: bool = False
+) -> pd.DataFrame:
+    if not on_rounds:  # as if the round medians had never been kept: the test counts samples
+        base, new = (frame.drop(columns="round_medians_s", errors="ignore") for frame in (base, new))
+    runs = PAIRED_RUNS if paired else ({}, {})
+    return compare_runs(base, new, *runs, threshold=threshold, alpha=ALPHA).changes.set_index("case_id")
+
+
+def judge(base: pd.DataFrame, new: pd.DataFrame, factors: dict[str, float], paired: bool = False) -> pd.DataFrame:
+    """One row per compared case: its true factor and each rule's call, all on the same pooled rounds. Pure.
+
+    `paired`: round i of both sides was measured in one process (the default `ci`)."""
+    gate = _changes(base, new, DEFAULT_THRESHOLD, on_rounds=True, paired=paired)
+    gate = gate[gate["ratio"].notna()]
+    gate_10 = _changes(base, new, 0.10, on_rounds=True, paired=paired)
+    unpaired = _changes(base, new, DEFAULT_THRESHOLD, on_rounds=True)
+    pooled = _changes(base, new, 0.10, on_rounds=False)
+    base_by_id, new_by_id = base.set_index("case_id"), new.set_index("case_id")
+    rows = []
+    for case_id, change in gate.iterrows():
+        b, n = base_by_id.loc[case_id], new_by_id.loc[case_id]
+        median_ratio = float(np.median(n["samples_s"]) / np.median(b["samples_s"]))
+        p_pooled = mann_whitney_p(b["samples_s"], n["samples_s"])
+        rows.append(
+            {
+                "case_id": case_id,
+                "family": change["family"],
+                "mode": change["mode"],
+                "factor": factors.get(change["family"], 0.0),
+                "unit": change["unit"],
+                "rounds_base": int(change["n_base"]) if change["unit"] in ("rounds", "pairs") else 1,
+                "rounds_new": int(change["n_new"]) if change["unit"] in ("rounds", "pairs") else 1,
+                "ratio": change["ratio"],  # Hodges-Lehmann on round medians: what the gate sizes
+                "p_value": change["p_value"],
+                "pooled_ratio": pooled.loc[case_id, "ratio"],
+                "pooled_p_value": p_pooled,
+                "median_ratio": median_ratio,
+                "gate": change["verdict"] == "regression",
+                "gate_10": gate_10.loc[case_id, "verdict"] == "regression",
+                "unpaired": unpaired.loc[case_id, "verdict"] == "regression",
+                "unpaired_p_value": unpaired.loc[case_id, "p_value"],
+                "pooled": pooled.loc[case_id, "verdict"] == "regression",
+                "plain": median_ratio > 1 + PLAIN,
+                "asv": p_pooled < ASV_P and median_ratio > ASV_FACTOR,
+            }
+        )
+    return pd.DataFrame.from_records(rows)
+
+
+def summarize(judged: pd.DataFrame) -> pd.DataFrame:
+    """Flag rate per rule and factor, with the counts behind it."""
+    rows = []
+    for factor, group in judged.groupby("factor"):
+        row = {
+            "factor": factor,
+            "cases": len(group),
+            "median_ratio": group["ratio"].median(),
+            "min_ratio": group["ratio"].min(),
+            "max_ratio": group["ratio"].max(),
+        }
+        for rule in RULES:
+            row[rule] = int(group[rule].sum())
+        rows.append(row)
+    return pd.DataFrame.from_records(rows)
+
+
+def false_alarm_jobs(judged: pd.DataFrame) -> dict[str, int]:
+    """Per rule, the jobs where some identical-code (A/A) case was flagged: what a CI user would live through."""
+    control = judged[judged["factor"] == 0]
+    return {rule: int(control.groupby("rep")[rule].any().sum()) for rule in RULES}
+
+
+def to_markdown(
+    summary: pd.DataFrame, reps: int, rounds: int, alarms: dict[str, int] | None = None, paired: bool = False
+) -> str:
+    how = "processes, each timing both sides" if paired else "alternating rounds per side"
+    lines = [
+        f"{reps} repetitions x {rounds} {how}; cases flagged as a regression / cases compared",
+        "",
+        "| true slowdown | " + " | ".join(RULES.values()) + " | gate's measured ratio: median [range] |",
+        "|---:|" + "---:|" * len(RULES) + "---:|",
+    ]
+    for _, row in summary.iterrows():
+        label = "none (A/A)" if row["factor"] == 0 else f"{row['factor']:.0%}"
+        flagged, cases = {rule: int(row[rule]) for rule in RULES}, int(row["cases"])
+        cells = [f"{flagged[rule]}/{cases} ({flagged[rule] / cases:.0%})" for rule in RULES]
+        spread = f"{row['median_ratio']:.3f} [{row['min_ratio']:.2f}-{row['max_ratio']:.2f}]"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {spread} |")
+    if alarms is not None:
+        cells = [f"{alarms[rule]}/{reps} ({alarms[rule] / reps:.0%})" for rule in RULES]
+        lines.append("| jobs with an A/A false alarm | " + " | ".join(cells) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+def _rep_index(path: Path) -> int:
+    return int(path.name.removeprefix("rep"))
+
+
+def judge_all(out: Path, rounds: int) -> pd.DataFrame:
+    """Judge every complete repetition under `out` from its rounds' raw samples."""
+    judged = []
+    for rep_dir in sorted(out.glob("rep*"), key=_rep_index):
+        factors = factors_for(_rep_index(rep_dir) - 1)
+        if (rep_dir / "base").is_dir():  # side by side: two run directories whose rounds pair
+            if not all(store.read_meta(rep_dir / side).get("status") == "complete" for side in ("base", "new")):
+                continue
+            base, new = (store.read_measurements(rep_dir / side) for side in ("base", "new"))
+            judged.append(judge(base, new, factors, paired=True).assign(rep=_rep_index(rep_dir)))
+            continue
+        runs = {side: [rep_dir / "rounds" / f"{side}-round{r + 1}" for r in range(rounds)] for side in ("base", "new")}
+        if not all((d / store.MEASUREMENTS).is_file() for dirs in runs.values() for d in dirs):
+            continue  # an unfinished repetition
+        pooled = {side: pool_rounds([store.read_measurements(d) for d in dirs], side) for side, dirs in runs.items()}
+        judged.append(judge(pooled["base"], pooled["new"], factors).assign(rep=_rep_index(rep_dir)))
+    return pd.concat(judged, ignore_index=True) if judged else pd.DataFrame()
+
+
+def report(out: Path, rounds: int) -> str:
+    table = judge_all(out, rounds)
+    if table.empty:
+        return "no complete repetition yet\n"
+    table.to_csv(out / "judged.csv", index=False)
+    summary = summarize(table)
+    alarms = false_alarm_jobs(table)
+    paired = bool((table["unit"] == "pairs").any())
+    markdown = to_markdown(summary, int(table["rep"].nunique()), rounds, alarms, paired)
+    per_side = int(table["rounds_base"].median())
+    if not paired:
+        markdown = markdown.replace(" per side;", f" per side, {per_side} round medians per side;", 1)
+    (out / "summary.md").write_text(markdown)
+    document = {"rounds": rounds, "paired": paired, "rules": RULES, "false_alarm_jobs": alarms}
+    document["by_factor"] = summary.to_dict(orient="records")
+    (out / "summary.json").write_text(json.dumps(document, indent=2))
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.experiments.validate_gate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--reps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=16, help="as rnnbench ci --rounds (--separate: 4 is ci's)")
+    parser.add_argument("--separate", action="store_true", help="as rnnbench ci --separate")
+    parser.add_argument("--sweep-rounds", type=int, default=4, help="--separate: as ci --sweep-rounds")
+    parser.add_argument("--config", type=Path, default=ROOT / "bench" / "configs" / "quick.toml")
+    parser.add_argument("--sweep-args", default="--impl *.native --no-check", help="extra sweep flags")
+    parser.add_argument("--out", type=Path, default=Path("results") / f"validate-gate-{time.strftime('%Y%m%d-%H%M%S')}")
+    parser.add_argument("--analyze", action="store_true", help="only judge the repetitions already under --out")
+    parser.add_argument("--simultaneous", action="store_true", help="run both sides of a round at the same time")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    sweep_args = ["--rounds", str(args.sweep_rounds), *args.sweep_args.split(), "--plugin", str(PLUGIN)]
+    for rep in range(args.reps if not args.analyze else 0):
+        rep_dir = out / f"rep{rep + 1}"
+        if rep_dir.exists():
+            continue  # measured by an earlier invocation: continue where it stopped
+        factors = factors_for(rep)
+        slowdown = ",".join(f"{family}.*={factor}" for family, factor in factors.items() if factor)
+        print(f"repetition {rep + 1}/{args.reps}: new side slowed by {slowdown}", file=sys.stderr)
+        if not args.separate:
+            _side_by_side(args, rep_dir, slowdown)
+        else:
+            sides = [Side("base", ROOT), Side("new", ROOT, {"RNNBENCH_SLOWDOWN": slowdown})]
+            run_rounds(sides, args.rounds, args.config, rep_dir / "rounds", sweep_args, simultaneous=args.simultaneous)
+        print(report(out, args.rounds), file=sys.stderr)
+    print(report(out, args.rounds))
+    print(out / "summary.md")
+    return 0
+
+
+def _side_by_side(args: argparse.Namespace, rep_dir: Path, slowdown: str) -> None:
+    """One job as `rnnbench ci` runs it by default; the base is a second copy of this tree's implementations."""
+    import os
+
+    from bench.ci.paired import run_pairs
+    from bench.commands.ci import paired_cases
+
+    spec, cases = paired_cases(args.config.resolve(), args.sweep_args)
+    os.environ["RNNBENCH_SLOWDOWN"] = slowdown  # read by the plugin in the worker, which loads it for new only
+    try:
+        run_pairs(spec, cases, ROOT, rep_dir, {"base": "base", "new": "new"}, {"base": {}, "new": {}}, [str(PLUGIN)],
+                  args.rounds)  # fmt: skip
+    finally:
+        os.environ.pop("RNNBENCH_SLOWDOWN", None)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""What to measure: sweep specs, the cases they expand to, shards, FLOP formulas. Pure; no torch state."""

@@ -1,0 +1,179 @@
+"""The sweep spec: what to measure, read from TOML (tomllib) and overridden by command-line flags.
+
+A spec holds default axes and, optionally, `[[grid]]` tables; each grid overrides some axes, and the
+sweep is the union of the grids' cross products. This keeps a default sweep broad over implementations
+and narrow over shapes without listing cases by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import UsageError
+from bench.plan.cases import DTYPES, MODES
+
+AXES = (
+    "impls",
+    "devices",
+    "dtypes",
+    "modes",
+    "batch",
+    "seq_len",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+)
+CLOCKS = ("wall", "cpu")
+SIZE_AXES = ("batch", "seq_len", "input_size", "hidden_size", "num_layers")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One cross product of axes."""
+
+    impls: tuple[str, ...] = ("*",)
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32",)
+    modes: tuple[str, ...] = ("inference", "training")
+    batch: tuple[int, ...] = (16,)
+    seq_len: tuple[int, ...] = (32,)
+    input_size: tuple[int, ...] = (128,)
+    hidden_size: tuple[int, ...] = (128,)
+    num_layers: tuple[int, ...] = (1,)
+    bidirectional: tuple[bool, ...] = (False,)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How each case is timed; see bench/worker/timing.py."""
+
+    threads: int = 0  # 0: one per CPU core
+    min_time_s: float = 0.2  # sample at least this long...
+    budget_s: float = 2.0  # ...and at most this long per timed quantity
+    target_rel_iqr: float = 0.05  # stop early once IQR/median is below this
+    min_samples: int = 10
+    warmup_calls: int = 2
+    rounds: int = 1  # times through the whole case list; samples of all rounds are pooled per case
+    clock: str = "wall"  # "wall": elapsed time; "cpu": the process's CPU time, blind to time stolen by neighbours
+    timeout_s: float = 300.0  # per case, set-up and compile included
+    check: bool = True  # correctness against the float64 reference, per case
+    memory: bool = True
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str = "sweep"
+    grids: tuple[Grid, ...] = (Grid(),)
+    timing: Timing = field(default_factory=Timing)
+
+    def as_dict(self) -> dict:
+        """The TOML form (name, [[grid]], [timing]): `spec_from_dict(spec.as_dict()) == spec`."""
+        return {
+            "name": self.name,
+            "grid": [dataclasses.asdict(g) for g in self.grids],
+            "timing": dataclasses.asdict(self.timing),
+        }
+
+
+def _as_tuple(name: str, value) -> tuple:
+    values = value if isinstance(value, list | tuple) else [value]
+    if not values:
+        raise UsageError(f"{name}: empty list")
+    return tuple(values)
+
+
+def _grid_from(table: dict, base: Grid, where: str) -> Grid:
+    unknown = set(table) - set(AXES)
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(AXES)}")
+    return dataclasses.replace(base, **{k: _as_tuple(f"{where}.{k}", v) for k, v in table.items()})
+
+
+def spec_from_dict(data: dict, where: str = "spec") -> SweepSpec:
+    data = dict(data)
+    name = str(data.pop("name", "sweep"))
+    timing_table = data.pop("timing", {})
+    grid_tables = data.pop("grid", [])
+    if not isinstance(timing_table, dict) or not isinstance(grid_tables, list):
+        raise UsageError(f"{where}: [timing] must be a table and [[grid]] an array of tables")
+    timing_fields = {f.name: f.type for f in dataclasses.fields(Timing)}
+    unknown = set(timing_table) - set(timing_fields)
+    if unknown:
+        raise UsageError(f"{where}: unknown [timing] key(s) {', '.join(sorted(unknown))}")
+    base = _grid_from(data, Grid(), where)
+    grids = tuple(_grid_from(g, base, f"{where} [[grid]] #{i + 1}") for i, g in enumerate(grid_tables)) or (base,)
+    spec = SweepSpec(name=name, grids=grids, timing=Timing(**timing_table))
+    validate(spec, where)
+    return spec
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"malformed TOML in {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return spec_from_dict(data, str(path))
+
+
+def with_overrides(spec: SweepSpec, **axes) -> SweepSpec:
+    """Command-line flags replace the named axis in every grid; None means not given."""
+    given = {k: _as_tuple(k, v) for k, v in axes.items() if v is not None}
+    if not given:
+        return spec
+    new = dataclasses.replace(spec, grids=tuple(dataclasses.replace(g, **given) for g in spec.grids))
+    validate(new, "command line")
+    return new
+
+
+def validate(spec: SweepSpec, where: str) -> None:
+    for grid in spec.grids:
+        for axis in SIZE_AXES:
+            for value in getattr(grid, axis):
+                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                    raise UsageError(f"{where}: {axis} must be positive integers, got {value!r}")
+        for value in grid.bidirectional:
+            if not isinstance(value, bool):
+                raise UsageError(f"{where}: bidirectional must be true/false, got {value!r}")
+        for dtype in grid.dtypes:
+            if dtype not in DTYPES:
+                raise UsageError(f"{where}: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+        for mode in grid.modes:
+            if mode not in MODES:
+                raise UsageError(f"{where}: unknown mode {mode!r}; known: {', '.join(MODES)}")
+        for device in grid.devices:
+            if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+                raise UsageError(f"{where}: unknown device {device!r}; use cpu or cuda")
+        for pattern in grid.impls:
+            if not isinstance(pattern, str) or not pattern:
+                raise UsageError(f"{where}: impls must be glob strings, got {pattern!r}")
+    t = spec.timing
+    numbers = {
+        "min_time_s": t.min_time_s,
+        "budget_s": t.budget_s,
+        "target_rel_iqr": t.target_rel_iqr,
+        "timeout_s": t.timeout_s,
+    }
+    for name, value in numbers.items():
+        if not isinstance(value, int | float) or value <= 0:
+            raise UsageError(f"{where}: timing.{name} must be a positive number, got {value!r}")
+    if t.budget_s < t.min_time_s:
+        raise UsageError(f"{where}: timing.budget_s ({t.budget_s}) is below timing.min_time_s ({t.min_time_s})")
+    if t.clock not in CLOCKS:
+        raise UsageError(f"{where}: timing.clock must be one of {', '.join(CLOCKS)}, got {t.clock!r}")
+    if t.clock == "cpu" and any(str(d).startswith("cuda") for g in spec.grids for d in g.devices):
+        raise UsageError(f"{where}: timing.clock = 'cpu' cannot time CUDA work (the GPU's time is not CPU time)")
+    if not isinstance(t.rounds, int) or t.rounds < 1:
+        raise UsageError(f"{where}: timing.rounds must be a positive integer, got {t.rounds!r}")
+    for name in ("threads", "min_samples", "warmup_calls"):
+        value = getattr(t, name)
+        if not isinstance(value, int) or value < 0:
+            raise UsageError(f"{where}: timing.{name} must be a non-negative integer, got {value!r}")

@@ -1,1 +1,0 @@
-"""Plugin files shipped with rnnbench, loaded by path with --plugin (not imported as modules)."""

@@ -1,0 +1,1 @@
+"""What a person sees: HTML reports, compare pages, terminal tables. Reads results only."""

@@ -1,0 +1,208 @@
+"""A comparison as text: a coloured terminal table, a Markdown summary for CI, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from bench.analysis.compare import Comparison
+from bench.render.terminal import color, format_table
+
+VERDICT_COLORS = {
+    "regression": "red",
+    "failure": "red",
+    "improvement": "green",
+    "fixed": "green",
+    "still_failing": "yellow",
+    "incomparable": "yellow",
+    "unchanged": "dim",
+}
+VERDICT_LABELS = {
+    "regression": "regression",
+    "failure": "new failure",
+    "improvement": "improvement",
+    "fixed": "fixed",
+    "still_failing": "still failing",
+    "unchanged": "unchanged",
+    "incomparable": "incomparable",
+    "only_base": "only in base",
+    "only_new": "only in new",
+}
+COMPARED = ("regression", "failure", "improvement", "fixed", "still_failing", "unchanged", "incomparable")
+
+
+def case_label(row: pd.Series) -> str:
+    """Short, readable identity: `lstm.native inference b32 t128 i64 h256 float32 cpu`."""
+    parts = [str(row["key"]), str(row["mode"]), f"b{row['batch']}", f"t{row['seq_len']}"]
+    parts += [f"i{row['input_size']}", f"h{row['hidden_size']}"]
+    if row.get("num_layers") not in (None, 1) and not _missing(row.get("num_layers")):
+        parts.append(f"l{row['num_layers']}")
+    if row.get("bidirectional") is True or row.get("bidirectional") == 1:
+        parts.append("bi")
+    parts += [str(row["dtype"]), str(row["device"])]
+    return " ".join(parts)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_seconds(seconds: float) -> str:
+    if _missing(seconds):
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_change(ratio: float) -> str:
+    return "-" if _missing(ratio) else f"{(ratio - 1) * 100:+.1f}%"
+
+
+def format_interval(low: float, high: float) -> str:
+    if _missing(low) or _missing(high):
+        return "-"
+    high_text = "inf" if math.isinf(high) else f"{(high - 1) * 100:+.1f}%"
+    return f"[{(low - 1) * 100:+.1f}%, {high_text}]"
+
+
+def format_p(p: float) -> str:
+    return "-" if _missing(p) else f"{p:.3g}"  # 0.0104 must not read as 0.01 beside alpha 0.01
+
+
+def format_basis(row: pd.Series) -> str:
+    """What the verdict rests on: `16 pairs` (ratios of rounds measured side by side), `8 vs 8 rounds`
+    (per-round medians) or `24 vs 31 samples`."""
+    unit = row.get("unit")
+    if _missing(unit) or not unit:
+        return "-"
+    if unit == "pairs":
+        return f"{int(row['n_new'])} pairs"
+    return f"{int(row['n_base'])} vs {int(row['n_new'])} {unit}"
+
+
+def _plural(label: str, count: int) -> str:
+    return label + "s" if count > 1 and label in ("regression", "new failure", "improvement") else label
+
+
+def headline(comparison: Comparison) -> str:
+    counts = comparison.counts
+    parts = [f"{counts[v]} {_plural(VERDICT_LABELS[v], counts[v])}" for v in COMPARED if counts[v]]
+    verdict = "FAIL" if comparison.failed else "PASS"
+    return f"{verdict}: " + (", ".join(parts) if parts else "nothing compared")
+
+
+def _parameters(comparison: Comparison) -> str:
+    text = f"threshold {comparison.threshold:.0%}, alpha {comparison.alpha:g}"
+    if comparison.relative_to:
+        text += f", each case relative to {comparison.relative_to} in its own run"
+    return text
+
+
+def _figures(row: pd.Series) -> list[str]:
+    """The cells every table of changes shows, in order: base and new median, change, interval, p, basis."""
+    return [
+        format_seconds(row["base_median_s"]),
+        format_seconds(row["new_median_s"]),
+        format_change(row["ratio"]),
+        format_interval(row["ratio_low"], row["ratio_high"]),
+        format_p(row["p_value"]),
+        format_basis(row),
+    ]
+
+
+def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
+    changes = comparison.changes
+    rows = []
+    for _, row in changes[changes["verdict"].isin(COMPARED)].iterrows():
+        verdict = row["verdict"]
+        rows.append(
+            [
+                color(VERDICT_LABELS[verdict], VERDICT_COLORS.get(verdict, "dim"), use_color),
+                case_label(row),
+                *_figures(row),
+                row["note"] or "",
+            ]
+        )
+    headers = ["verdict", "case", "base median", "new median", "change", "interval", "p", "decided on", "note"]
+    lines = [f"{comparison.base_run_id} -> {comparison.new_run_id} ({_parameters(comparison)})", ""]
+    lines.append(format_table(headers, rows, align_right=(2, 3, 4, 6)))
+    for verdict in ("only_base", "only_new"):
+        apart = changes[changes["verdict"] == verdict]
+        if len(apart):
+            lines += ["", f"{VERDICT_LABELS[verdict]} ({len(apart)}):"]
+            lines += [f"  {case_label(row)}" for _, row in apart.iterrows()]
+    for warning in comparison.warnings:
+        lines += ["", color(f"warning: {warning}", "yellow", use_color)]
+    lines += ["", color(headline(comparison), "red" if comparison.failed else "green", use_color)]
+    return "\n".join(lines)
+
+
+def _md_table(frame: pd.DataFrame) -> list[str]:
+    lines = [
+        "| case | base median | new median | change | interval | p | decided on | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for _, row in frame.iterrows():
+        cells = [
+            f"`{case_label(row)}`",
+            *_figures(row),
+            str(row["note"] or "").replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def to_markdown(comparison: Comparison) -> str:
+    """A summary for a CI job summary or a pull-request comment: the verdict first, details folded."""
+    changes = comparison.changes
+    mark = ":x:" if comparison.failed else ":white_check_mark:"
+    lines = [f"## {mark} Benchmark gate: {headline(comparison)}", ""]
+    lines.append(f"`{comparison.base_run_id}` (base) vs `{comparison.new_run_id}` (new); {_parameters(comparison)}.")
+    lines.append(
+        "A case changed when the test gives p < alpha and the change new/base is beyond the threshold. "
+        "*Decided on* says over what: pairs (each process timed both sides: Wilcoxon signed-rank on the "
+        "ratios), rounds (one median per process: Mann-Whitney U) or raw samples (too few rounds: U)."
+    )
+    for warning in comparison.warnings:
+        lines += ["", f"> **Warning:** {warning}"]
+    for verdict in ("regression", "failure", "improvement", "fixed", "still_failing"):
+        part = changes[changes["verdict"] == verdict]
+        if len(part):
+            lines += ["", f"### {VERDICT_LABELS[verdict].capitalize()} ({len(part)})", ""] + _md_table(part)
+    for verdict in ("unchanged", "incomparable", "only_base", "only_new"):
+        part = changes[changes["verdict"] == verdict]
+        if len(part):
+            lines += ["", f"<details><summary>{VERDICT_LABELS[verdict].capitalize()} ({len(part)})</summary>", ""]
+            lines += _md_table(part) + ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def to_json(comparison: Comparison) -> str:
+    records = [
+        {key: _jsonable(value) for key, value in record.items()}
+        for record in comparison.changes.to_dict(orient="records")
+    ]
+    document = {
+        "base_run_id": comparison.base_run_id,
+        "new_run_id": comparison.new_run_id,
+        "threshold": comparison.threshold,
+        "alpha": comparison.alpha,
+        "relative_to": comparison.relative_to,
+        "failed": comparison.failed,
+        "counts": comparison.counts,
+        "warnings": list(comparison.warnings),
+        "changes": records,
+    }
+    return json.dumps(document, indent=2)

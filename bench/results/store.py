@@ -1,0 +1,165 @@
+"""Run directories: results/<run_id>/{run.json, measurements.parquet, measurements.csv}.
+
+Rows are appended as cases finish; every write goes to a temporary file first and is renamed into place,
+so a crash or Ctrl-C leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import UsageError
+from bench.results.schema import COLUMNS
+
+MEASUREMENTS = "measurements.parquet"
+LIST_COLUMNS = ("samples_s", "round_medians_s")
+RUN_JSON = "run.json"
+
+
+def now() -> str:
+    """The time as run.json and the rows record it: ISO 8601, UTC, seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_meta(spec: dict, plugins: list[str], executor: dict, environment: dict, **fields) -> dict:
+    """run.json of a run about to be measured: what a sweep and `rnnbench ci` both record."""
+    return {
+        "command": ["rnnbench", *sys.argv[1:]],
+        "spec": spec,
+        "plugins": plugins,
+        "executor": executor,
+        "environment": environment,
+        "started_at": now(),
+        "finished_at": None,
+        "status": "running",
+        "peak_flops_per_s": {},
+        **fields,
+    }
+
+
+def new_run_id(now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic_write(path, write)
+
+
+def create_run(out_dir: str | Path, run_id: str, meta: dict) -> Path:
+    """Make results/<run_id>/ and its run.json; a folder we cannot write to is bad input."""
+    out_dir = Path(out_dir)
+    run_dir = out_dir / run_id
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+        write_json(run_dir / RUN_JSON, {"run_id": run_id, **meta})
+    except FileExistsError:
+        raise UsageError(f"run directory already exists: {run_dir} (use --resume to continue it)") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write results under {out_dir}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+def read_meta(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / RUN_JSON
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        raise UsageError(f"not a run directory (no {RUN_JSON}): {run_dir}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"corrupt {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def update_meta(run_dir: str | Path, **fields) -> dict:
+    meta = read_meta(run_dir)
+    meta.update(fields)
+    write_json(Path(run_dir) / RUN_JSON, meta)
+    return meta
+
+
+def read_measurements(run_dir: str | Path) -> pd.DataFrame:
+    """The run's rows (an empty table with the schema's columns when none were written yet)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_JSON).exists():
+        read_meta(run_dir)  # raises the one-line error
+    path = run_dir / MEASUREMENTS
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS))
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise UsageError(f"corrupt {path}: {exc}") from None
+    for column in LIST_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].map(lambda s: [] if s is None else [float(v) for v in s])
+    return frame
+
+
+def _normalize(rows: Iterable[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows))
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    return frame[list(COLUMNS) + extra]
+
+
+def write_measurements(run_dir: str | Path, frame: pd.DataFrame) -> None:
+    run_dir = Path(run_dir)
+    frame = _normalize(frame.to_dict("records"))
+    _atomic_write(run_dir / MEASUREMENTS, lambda tmp: frame.to_parquet(tmp, index=False))
+    csv = frame.copy()
+    for column in LIST_COLUMNS:
+        csv[column] = csv[column].map(lambda s: json.dumps([float(v) for v in s]) if _is_list(s) else "")
+    _atomic_write(run_dir / "measurements.csv", lambda tmp: csv.to_csv(tmp, index=False))
+
+
+def _is_list(value) -> bool:
+    return value is not None and not isinstance(value, float | str) and hasattr(value, "__len__")
+
+
+def append_rows(run_dir: str | Path, rows: list[dict]) -> pd.DataFrame:
+    """Add finished cases; a case_id already present is replaced, so a re-run never duplicates."""
+    existing = read_measurements(run_dir)
+    new = _normalize(rows)
+    keep = existing[~existing["case_id"].isin(set(new["case_id"]))] if len(existing) else existing
+    frame = pd.concat([df for df in (keep, new) if len(df)], ignore_index=True) if len(keep) else new
+    write_measurements(run_dir, frame)
+    return frame
+
+
+def finished_case_ids(run_dir: str | Path) -> set[str]:
+    """Cases a resumed run need not measure again: anything recorded, except cases lost to a crash
+    of the whole sweep (those have no row) — a case recorded as crashed or timed out stays recorded."""
+    frame = read_measurements(run_dir)
+    return set(frame["case_id"]) if len(frame) else set()

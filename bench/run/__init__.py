@@ -1,0 +1,1 @@
+"""The parent side of a sweep: worker processes, executors (local, Ray), pooling rounds, progress."""

@@ -1,0 +1,272 @@
+"""Runs cases in an isolated worker process, one at a time, and stores each row as it finishes.
+
+A case that crashes the worker (segfault, abort) is recorded as `crashed`, one that outlives its
+timeout as `timeout`; the worker is restarted and the sweep goes on. Ctrl-C stops the worker, marks the
+run interrupted and leaves it resumable. Each round of a sweep runs in a worker of its own, so that rounds
+are independent replicates (see bench/run/pooling.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.plan.cases import Case
+from bench.plan.spec import Timing
+from bench.results import store
+from bench.run.pooling import pool_rows
+from bench.worker.main import STARTED
+from bench.worker.measure import base_row
+
+STARTUP_TIMEOUT_S = 120.0
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+class WorkerTimeout(RuntimeError):
+    pass
+
+
+class Worker:
+    """One `python -m bench.worker` process; started lazily, replaced after a crash or hang."""
+
+    def __init__(self, threads: int, plugins: list[str], log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.threads = threads
+        self.plugins = plugins
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.process: subprocess.Popen | None = None
+        self._buffer = b""
+
+    def _start(self) -> None:
+        cmd = [sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
+        for plugin in self.plugins:
+            cmd += ["--plugin", str(Path(plugin).resolve())]
+        cmd += self.extra_args
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
+        project_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+        )
+        log.close()
+        self._buffer = b""
+        self._read_line(STARTUP_TIMEOUT_S)
+
+    def _read_line(self, timeout_s: float) -> dict:
+        assert self.process is not None and self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        fd = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.stop()
+                    raise WorkerTimeout(f"no answer within {timeout_s:.0f} s")
+                if not selector.select(timeout=min(remaining, 1.0)):
+                    continue
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    code = self.process.wait()
+                    self.process = None
+                    raise WorkerDied(_describe_exit(code))
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def request(self, message: dict, timeout_s: float) -> dict:
+        if self.process is None:
+            self._start()
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            code = self.process.wait()
+            self.process = None
+            raise WorkerDied(_describe_exit(code)) from None
+        return self._read_line(timeout_s)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.process = None
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"worker killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"worker killed by signal {-code}"
+    return f"worker exited with status {code}"
+
+
+def _log_tail(path: Path, offset: int, lines: int = 3) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    noise = ("USDT:", STARTED)
+    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith(noise)]
+    return " | ".join(kept[-lines:])
+
+
+def skipped_row(case: Case, reason: str, threads: int) -> dict:
+    return {**base_row(case, threads), "status": "skipped", "error": reason}
+
+
+ProgressFn = Callable[[int, int, Case, dict | None], None]
+
+
+class Runner:
+    def __init__(
+        self,
+        run_dir: Path,
+        run_id: str,
+        timing: Timing,
+        threads: int,
+        plugins: list[str],
+        worker_args: tuple[str, ...] = (),
+    ) -> None:
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.timing = timing
+        self.threads = threads
+        self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args)
+
+    def peak_flops(self, device: str, dtype: str) -> float | None:
+        try:
+            return self.worker.request({"peak": [device, dtype]}, self.timing.timeout_s)["peak_flops_per_s"]
+        except (WorkerDied, WorkerTimeout):
+            return None
+
+    def run_case(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict:
+        message = {"case": asdict(case), "peak_flops_per_s": peak_flops_per_s, "repeat": repeat}
+        row = self._request(case, message)
+        return row.get("failed", row)
+
+    def run_pair(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict[str, dict]:
+        """Both sides of a case in a worker started with --base-tree (bench/worker/side_by_side.py)."""
+        reply = self._request(case, {"pair": asdict(case), "peak_flops_per_s": peak_flops_per_s, "repeat": repeat})
+        if "failed" in reply:  # a crash or hang takes the process, so both sides
+            return {side: dict(reply["failed"]) for side in ("base", "new")}
+        return reply
+
+    def _request(self, case: Case, message: dict) -> dict:
+        """The worker's answer, or {"failed": row} when it crashed or hung."""
+        offset = self.worker.log_path.stat().st_size if self.worker.log_path.exists() else 0
+        start = time.perf_counter()
+        try:
+            return self.worker.request({**message, "timing": asdict(self.timing)}, self.timing.timeout_s)
+        except WorkerTimeout:
+            row = {
+                **base_row(case, self.threads),
+                "status": "timeout",
+                "error": f"no result within the {self.timing.timeout_s:g} s case timeout; worker killed",
+            }
+        except WorkerDied as exc:
+            tail = _log_tail(self.worker.log_path, offset)
+            row = {
+                **base_row(case, self.threads),
+                "status": "crashed",
+                "error": f"{exc}" + (f": {tail}" if tail else ""),
+            }
+        row["wall_s"] = time.perf_counter() - start
+        return {"failed": row}
+
+    def profile(self, case: Case, **options) -> dict:
+        """Profile a case in the worker (bench.worker.profiling.profile_request); in a sweep, after all timing."""
+        message = {
+            "profile": asdict(case),
+            "traces": str(self.run_dir / "traces"),
+            "run_id": self.run_id,
+            "options": options,
+        }
+        try:
+            return self.worker.request(message, self.timing.timeout_s)
+        except (WorkerDied, WorkerTimeout) as exc:
+            return {"error": str(exc)}
+
+    def start_round(self) -> None:
+        """A round is a process: stop the worker that measured the last one; the next case starts a fresh one."""
+        self.worker.stop()
+
+    def close(self) -> None:
+        self.worker.stop()
+
+
+def run_cases(
+    runner: Runner,
+    cases: list[tuple[Case, str | None]],
+    peaks: dict[str, float | None],
+    progress: ProgressFn | None = None,
+) -> None:
+    """Measure every case not yet in the run's table, appending each row as it finishes.
+
+    With `timing.rounds` > 1 the whole list is measured again, round after round, each round in a fresh
+    worker process, and each ok case's samples are pooled (its per-round medians kept apart): a burst of
+    background load then hits one round of many cases instead of all the samples of one, slow drift spreads
+    over every case alike, and a process's own luck (memory layout, allocator state) is one round's, not
+    the whole case's. Resuming continues the rounds.
+    """
+    frame = store.read_measurements(runner.run_dir)
+    rows = {r["case_id"]: r for r in frame.to_dict("records")} if len(frame) else {}
+    rounds = runner.timing.rounds
+    work: list[tuple[int, Case, str | None]] = []
+    for number in range(1, rounds + 1):
+        for case, reason in cases:
+            previous = rows.get(case.case_id)
+            if number == 1 and previous is None:
+                work.append((number, case, reason))
+            elif number > 1 and reason is None and (previous is None or _needs_round(previous, number)):
+                work.append((number, case, reason))
+    current_round = None
+    for index, (number, case, reason) in enumerate(work, start=1):
+        if number != current_round:
+            if number > 1:
+                runner.start_round()
+            current_round = number
+        if progress:
+            progress(index, len(work), case, None)
+        if number == 1:
+            row = (
+                skipped_row(case, reason, runner.threads)
+                if reason is not None
+                else runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"))
+            )
+            row["rounds"] = 1 if row.get("status") == "ok" else None
+        else:
+            previous = rows.get(case.case_id)
+            if previous is None or previous.get("status") != "ok":
+                continue  # the first round did not measure it: nothing to pool with
+            row = pool_rows([previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True)])
+        row["run_id"] = runner.run_id
+        rows[case.case_id] = row
+        store.append_rows(runner.run_dir, [row])
+        if progress:
+            progress(index, len(work), case, row)
+
+
+def _needs_round(row: dict, number: int) -> bool:
+    return row.get("status") == "ok" and int(row.get("rounds") or 1) < number
