@@ -37,7 +37,7 @@ def test_compare_writes_every_output_and_fails_the_gate(runs, tmp_path, capsys, 
     assert "warning: 2 cases decided on raw samples of one process per side" in out
     markdown = (tmp_path / "s.md").read_text()
     assert markdown.startswith("## :x: Benchmark gate: FAIL")
-    assert "### Regression (1)" in markdown and "`lstm.native inference b1 t16 i32 h64 float32 cpu`" in markdown
+    assert "### Regression (1)" in markdown and "`lstm.native inference b1 t16 i32 h64 l1 uni float32 cpu`" in markdown
     assert "| 20 vs 20 samples |" in markdown and "> **Warning:** 2 cases decided on raw samples" in markdown
     document = json.loads((tmp_path / "c.json").read_text())
     assert document["failed"] is True

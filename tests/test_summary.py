@@ -2,7 +2,7 @@ import math
 
 import pandas as pd
 
-from bench.analysis.summary import fastest_per_shape, format_seconds, problems, status_counts
+from bench.analysis.summary import fastest_per_shape, problems, status_counts
 
 SHAPE = dict(
     family="lstm",
@@ -42,10 +42,3 @@ def test_no_baseline_gives_nan_speedup_and_empty_runs_are_fine():
     best = fastest_per_shape(_frame([("premul_loop", {"status": "ok", "median_s": 1.0, "correct": True})]))
     assert math.isnan(best["speedup"].iloc[0])
     assert fastest_per_shape(_frame([("x", {"status": "error", "median_s": None, "correct": None})])).empty
-
-
-def test_format_seconds_picks_a_readable_unit():
-    assert format_seconds(0.00123) == "1.23 ms"
-    assert format_seconds(2.5) == "2.5 s"
-    assert format_seconds(4.2e-6) == "4.2 us"
-    assert format_seconds(float("nan")) == "-"

@@ -35,9 +35,9 @@ from bench.analysis.significance import (
 )
 from bench.errors import UsageError
 from bench.results.schema import IDENTITY_COLUMNS
+from bench.results.vocabulary import FAILED_STATUSES
 
 DEFAULT_THRESHOLD = 0.05
-FAILED_STATUSES = ("error", "timeout", "oom", "crashed")
 # verdicts that fail the gate, and the order the renderers list verdicts in
 GATE_FAILING = ("regression", "failure")
 VERDICTS = (

@@ -5,22 +5,35 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.results.schema import IDENTITY_COLUMNS
+from bench.results.vocabulary import BASELINE_VARIANT, FAILED_STATUSES
 
 SHAPE = [c for c in IDENTITY_COLUMNS if c not in ("key", "impl")]  # a case's identity, less who computed it
 
 
-def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
-    """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`.
+def usable(frame: pd.DataFrame) -> pd.Series:
+    """Rows that may win a comparison: measured and not known to be wrong (a wrong answer fast is no result)."""
+    wrong = frame["correct"].eq(False).fillna(False).astype(bool)
+    return frame["status"].eq("ok") & pd.to_numeric(frame["median_s"], errors="coerce").gt(0) & ~wrong
 
-    Incorrect cases never win: a wrong answer fast is not a result.
+
+def ranked_per_shape(frame: pd.DataFrame):
+    """(shape values, all of the shape's rows, its usable rows fastest first) per shape: the one ranking rule.
+
+    A shape is everything that identifies a case but who computed it (family, device, dtype, mode, sizes).
     """
-    ok = frame[(frame["status"] == "ok") & (frame["correct"].fillna(True).astype(bool))]
-    if ok.empty:
-        return pd.DataFrame(columns=[*SHAPE, "fastest", "median_s", "baseline_median_s", "speedup", "n_impls"])
+    is_usable = usable(frame)
+    for shape, group in frame.groupby(SHAPE, sort=True, dropna=False):
+        yield shape, group, group[is_usable.loc[group.index]].sort_values("median_s", kind="stable")
+
+
+def fastest_per_shape(frame: pd.DataFrame, baseline: str = BASELINE_VARIANT) -> pd.DataFrame:
+    """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`."""
     rows = []
-    for shape, group in ok.groupby(SHAPE, sort=True, dropna=False):
-        best = group.loc[group["median_s"].idxmin()]
-        base = group[group["impl"] == baseline]
+    for shape, _, ranked in ranked_per_shape(frame):
+        if ranked.empty:
+            continue
+        best = ranked.iloc[0]
+        base = ranked[ranked["impl"] == baseline]
         base_median = float(base["median_s"].iloc[0]) if len(base) else float("nan")
         rows.append(
             {
@@ -29,10 +42,10 @@ def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataF
                 "median_s": float(best["median_s"]),
                 "baseline_median_s": base_median,
                 "speedup": base_median / float(best["median_s"]),
-                "n_impls": len(group),
+                "n_impls": len(ranked),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*SHAPE, "fastest", "median_s", "baseline_median_s", "speedup", "n_impls"])
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -42,15 +55,6 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
 def problems(frame: pd.DataFrame) -> pd.DataFrame:
     """Cases a reader must not miss: incorrect results first, then errors, crashes and timeouts."""
     incorrect = frame[(frame["status"] == "ok") & (frame["correct"] == False)]  # noqa: E712 - NaN means unchecked
-    failed = frame[frame["status"].isin(["error", "oom", "crashed", "timeout"])]
+    failed = frame[frame["status"].isin(FAILED_STATUSES)]
     out = pd.concat([incorrect.assign(problem="incorrect"), failed.assign(problem=failed["status"])])
     return out[["problem", "case_id", "error"]].reset_index(drop=True)
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds != seconds:  # NaN
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"

@@ -9,6 +9,8 @@ import pandas as pd
 
 from bench.analysis.compare import Comparison
 from bench.render.terminal import color, format_table
+from bench.results.vocabulary import MISSING, format_seconds, shape_label
+from bench.results.vocabulary import missing as _missing
 
 VERDICT_COLORS = {
     "regression": "red",
@@ -34,43 +36,23 @@ COMPARED = ("regression", "failure", "improvement", "fixed", "still_failing", "u
 
 
 def case_label(row: pd.Series) -> str:
-    """Short, readable identity: `lstm.native inference b32 t128 i64 h256 float32 cpu`."""
-    parts = [str(row["key"]), str(row["mode"]), f"b{row['batch']}", f"t{row['seq_len']}"]
-    parts += [f"i{row['input_size']}", f"h{row['hidden_size']}"]
-    if row.get("num_layers") not in (None, 1) and not _missing(row.get("num_layers")):
-        parts.append(f"l{row['num_layers']}")
-    if row.get("bidirectional") is True or row.get("bidirectional") == 1:
-        parts.append("bi")
-    parts += [str(row["dtype"]), str(row["device"])]
-    return " ".join(parts)
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def format_seconds(seconds: float) -> str:
-    if _missing(seconds):
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+    """Short, readable identity: `lstm.native inference b32 t128 i64 h256 l1 uni float32 cpu`."""
+    return " ".join([str(row["key"]), str(row["mode"]), shape_label(row), str(row["dtype"]), str(row["device"])])
 
 
 def format_change(ratio: float) -> str:
-    return "-" if _missing(ratio) else f"{(ratio - 1) * 100:+.1f}%"
+    return MISSING if _missing(ratio) else f"{(ratio - 1) * 100:+.1f}%"
 
 
 def format_interval(low: float, high: float) -> str:
     if _missing(low) or _missing(high):
-        return "-"
+        return MISSING
     high_text = "inf" if math.isinf(high) else f"{(high - 1) * 100:+.1f}%"
     return f"[{(low - 1) * 100:+.1f}%, {high_text}]"
 
 
 def format_p(p: float) -> str:
-    return "-" if _missing(p) else f"{p:.3g}"  # 0.0104 must not read as 0.01 beside alpha 0.01
+    return MISSING if _missing(p) else f"{p:.3g}"  # 0.0104 must not read as 0.01 beside alpha 0.01
 
 
 def format_basis(row: pd.Series) -> str:
@@ -78,7 +60,7 @@ def format_basis(row: pd.Series) -> str:
     (per-round medians) or `24 vs 31 samples`."""
     unit = row.get("unit")
     if _missing(unit) or not unit:
-        return "-"
+        return MISSING
     if unit == "pairs":
         return f"{int(row['n_new'])} pairs"
     return f"{int(row['n_base'])} vs {int(row['n_new'])} {unit}"

@@ -6,6 +6,8 @@ row (a skipped case has no timing) is NaN/None, never zero.
 
 from __future__ import annotations
 
+from bench.results.vocabulary import STATUSES
+
 IDENTITY_COLUMNS = [
     "key",  # "lstm.premul_loop"
     "family",  # rnn_tanh | rnn_relu | lstm | gru
@@ -26,7 +28,7 @@ COLUMNS: dict[str, str] = {
     "case_id": "stable identity of the case across runs (key|device|dtype|mode|shape)",
     **{name: "case identity" for name in IDENTITY_COLUMNS},
     "threads": "torch intra-op threads used for timing",
-    "status": "ok | skipped | error | timeout | oom | crashed",
+    "status": " | ".join(STATUSES),
     "error": "why the case is not ok (skip reason, exception, signal)",
     # timing: torch.utils.benchmark samples, each the mean time of one block of calls
     "median_s": "median of samples_s",
@@ -63,4 +65,3 @@ COLUMNS: dict[str, str] = {
     "wall_s": "wall time spent on the case, set-up and checks included",
 }
 
-STATUSES = ("ok", "skipped", "error", "timeout", "oom", "crashed")

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.analysis.stats import summarize
-
-FAILED = ("crashed", "timeout", "oom", "error")
+from bench.results.vocabulary import FAILED_STATUSES
 
 
 def _rounds(row: dict) -> int:
@@ -37,7 +36,7 @@ def round_medians(row: dict) -> list[float]:
 
 def pool_rows(rows: Sequence[dict]) -> dict:
     row = dict(rows[0])
-    failed = [r for r in rows if r.get("status") in FAILED]
+    failed = [r for r in rows if r.get("status") in FAILED_STATUSES]
     if failed:
         row.update(status=failed[0]["status"], error=failed[0].get("error"))
     ok = [r for r in rows if r.get("status") == "ok" and r.get("samples_s") is not None]

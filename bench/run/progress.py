@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
-from bench.analysis.summary import format_seconds
 from bench.plan.cases import Case
+from bench.results.vocabulary import format_seconds, shape_label
 
 
 def describe(case: Case) -> str:
-    direction = " bi" if case.bidirectional else ""
-    return (
-        f"{case.key} {case.device} {case.dtype} {case.mode} b{case.batch} t{case.seq_len} "
-        f"i{case.input_size} h{case.hidden_size} l{case.num_layers}{direction}"
-    )
+    return f"{case.key} {case.device} {case.dtype} {case.mode} {shape_label(case)}"
 
 
 def outcome(row: dict) -> str:

@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.analysis.summary import SHAPE, ranked_per_shape, usable  # noqa: F401 - usable is part of this module's API
 from bench.errors import UsageError
 from bench.results.schema import COLUMNS
+from bench.results.vocabulary import BASELINE_VARIANT, FAILED_STATUSES, SHAPE_FIELDS, shape_label
 
-SHAPE_COLUMNS = ["batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional"]
+SHAPE_COLUMNS = list(SHAPE_FIELDS)
 SETTING_COLUMNS = ["family", "device", "dtype", "mode"]
 GROUP_COLUMNS = SETTING_COLUMNS + SHAPE_COLUMNS
 REQUIRED_COLUMNS = ["key", "family", "impl", "device", "dtype", "mode", *SHAPE_COLUMNS, "status"]
-BASELINE = "native"
-NOT_OK_ORDER = ["crashed", "timeout", "oom", "error", "skipped"]
+BASELINE = BASELINE_VARIANT
+NOT_OK_ORDER = [*FAILED_STATUSES, "skipped"]
 
 
 @dataclass(frozen=True)
@@ -108,23 +110,10 @@ def prepare(measurements: pd.DataFrame, peak_flops_per_s: dict | None = None) ->
 
 
 def shape_labels(df: pd.DataFrame) -> pd.Series:
-    """A compact human name for a shape: "b32 t128 i64 h256" plus layers and direction when not 1/uni."""
-
-    def label(row) -> str:
-        text = f"b{row.batch} t{row.seq_len} i{row.input_size} h{row.hidden_size}"
-        if int(row.num_layers) != 1:
-            text += f" l{row.num_layers}"
-        return text + (" bi" if bool(row.bidirectional) else "")
-
+    """Each row's shape label (bench.results.vocabulary.shape_label)."""
     if df.empty:
         return pd.Series([], index=df.index, dtype=object)
-    return pd.Series([label(r) for r in df[SHAPE_COLUMNS].itertuples()], index=df.index, dtype=object)
-
-
-def usable(df: pd.DataFrame) -> pd.Series:
-    """Rows that may win a comparison: measured and not known to be wrong."""
-    wrong = df["correct"].eq(False).fillna(False).astype(bool)
-    return df["status"].eq("ok") & df["median_s"].gt(0) & ~wrong
+    return pd.Series([shape_label(r) for r in df[SHAPE_COLUMNS].itertuples()], index=df.index, dtype=object)
 
 
 def verdict(df: pd.DataFrame) -> pd.DataFrame:
@@ -134,10 +123,8 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
     then within the measurement noise and the reader should not act on it.
     """
     rows = []
-    is_usable = usable(df)
-    for group, cases in df.groupby(GROUP_COLUMNS, sort=True, dropna=False):
-        ranked = cases[is_usable.loc[cases.index]].sort_values("median_s")
-        row = dict(zip(GROUP_COLUMNS, group))
+    for group, cases, ranked in ranked_per_shape(df):
+        row = dict(zip(SHAPE, group))
         row["shape"] = cases["shape"].iloc[0]
         row["n_impls"] = int(cases["key"].nunique())
         row["n_usable"] = len(ranked)

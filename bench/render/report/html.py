@@ -8,43 +8,16 @@ import math
 from importlib import resources
 
 import jinja2
-import pandas as pd
+
+from bench.results.vocabulary import format_bytes as fmt_bytes
+from bench.results.vocabulary import format_seconds as fmt_seconds
+from bench.results.vocabulary import missing as _missing
 
 TEMPLATE = "report.html"
 
 
-def _missing(value) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _number(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
-
-
-def fmt_seconds(value) -> str:
-    if _missing(value):
-        return "—"
-    value = float(value)
-    for factor, unit in ((1e9, "ns"), (1e6, "µs"), (1e3, "ms")):
-        if abs(value) * factor < 1000:
-            return f"{_number(value * factor)} {unit}"
-    return f"{_number(value)} s"
-
-
-def fmt_bytes(value) -> str:
-    if _missing(value):
-        return "—"
-    value = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{_number(value)} {unit}"
-        value /= 1024
-    return f"{_number(value)} TiB"
 
 
 def fmt_rate(value, unit: str = "/s") -> str:
