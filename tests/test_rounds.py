@@ -10,7 +10,7 @@ from bench.plan.spec import Timing
 from bench.results import store
 from bench.run.pooling import pool_rows
 from bench.run.runner import Runner, run_cases
-from bench.worker.main import STARTED
+from bench.worker.protocol import STARTED
 
 
 def _case(batch: int) -> Case:

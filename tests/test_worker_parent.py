@@ -11,17 +11,17 @@ import pytest
 from conftest import PLUGINS, ROOT
 
 PARENT = """
-import json, sys, time
-from dataclasses import asdict
+import sys, time
 from pathlib import Path
 from bench.plan.cases import Case
 from bench.run.runner import Worker
 from bench.plan.spec import Timing
+from bench.worker import protocol
 worker = Worker(1, [sys.argv[2]], Path(sys.argv[1]))
-worker.request({"peak": ["cpu", "float32"]}, 120)  # started and ready
+worker.request(protocol.MatmulPeak("cpu", "float32"), 120)  # started and ready
 case = Case("lstm.test_hang", "lstm", "test_hang", "cpu", "float32", "inference", 1, 2, 4, 4, 1, False)
-message = {"case": asdict(case), "timing": asdict(Timing()), "peak_flops_per_s": None}
-worker.process.stdin.write((json.dumps(message) + "\\n").encode())
+message = protocol.MeasureCase(case, Timing())
+worker.process.stdin.write((protocol.encode(message) + "\\n").encode())
 worker.process.stdin.flush()  # the worker now sleeps inside the case, deaf to its stdin closing
 print(worker.process.pid, flush=True)
 time.sleep(600)

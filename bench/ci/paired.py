@@ -16,17 +16,23 @@ from pathlib import Path
 
 from bench.analysis.summary import status_counts
 from bench.errors import UsageError
-from bench.plan.cases import Case
+from bench.plan.cases import Case, describe_implementations
 from bench.plan.spec import SweepSpec
 from bench.results import store
 from bench.run.pooling import pool_rows
-from bench.run.runner import Runner, skipped_row
+from bench.run.runner import Runner, WorkerCannotLoad, skipped_row
 from bench.worker.environment import collect, default_threads
 from bench.worker.side_by_side import SIDES
 
 
 def _create_runs(
-    spec: SweepSpec, out: Path, run_ids: dict[str, str], sources: dict[str, dict], plugins: dict, threads: int
+    spec: SweepSpec,
+    out: Path,
+    run_ids: dict[str, str],
+    sources: dict[str, dict],
+    plugins: dict,
+    threads: int,
+    implementations: dict,
 ) -> dict[str, Path]:
     environment = collect(threads)
     dirs = {}
@@ -34,7 +40,12 @@ def _create_runs(
         other = run_ids["new" if side == "base" else "base"]
         pairing = {"id": f"{run_ids['base']}+{run_ids['new']}", "side": side, "paired_with": other}
         meta = store.new_run_meta(
-            spec.as_dict(), plugins[side], {"name": "local"}, {**environment, **sources[side]}, pairing=pairing
+            spec.as_dict(),
+            plugins[side],
+            {"name": "local"},
+            {**environment, **sources[side]},
+            pairing=pairing,
+            implementations=implementations,
         )
         dirs[side] = store.create_run(out, run_ids[side], meta)
     return dirs
@@ -58,7 +69,11 @@ def run_pairs(
     side, `base_plugins` into the base.
     """
     threads = spec.timing.threads or default_threads()
-    dirs = _create_runs(spec, out, run_ids, sources, {"base": list(base_plugins), "new": list(plugins)}, threads)
+    from implementations import registry
+
+    plugin_lists = {"base": list(base_plugins), "new": list(plugins)}
+    described = describe_implementations(registry.all(), cases)
+    dirs = _create_runs(spec, out, run_ids, sources, plugin_lists, threads, described)
     worker_args = ("--base-tree", str(base_tree), *(flag for path in base_plugins for flag in ("--base-plugin", path)))
     runner = Runner(dirs["new"], run_ids["new"], spec.timing, threads, list(plugins), worker_args)
     rows: dict[str, dict[str, dict]] = {side: {} for side in SIDES}
@@ -72,14 +87,13 @@ def run_pairs(
                     row["run_id"] = run_ids[side]
                     rows[side][case.case_id] = row
                     store.append_rows(dirs[side], [row])
-                if number == 1 and _base_failed_to_load(got):
-                    error = str(got["base"]["error"])
-                    raise UsageError(f"{error[error.rindex('cannot load') :]}; measure it with --separate instead")
             seconds = time.perf_counter() - started
             log(f"round {number}/{rounds}: base and new side by side in one process ({seconds:.0f} s)")
-    except BaseException:
+    except BaseException as exc:
         for side in SIDES:
             store.update_meta(dirs[side], status="interrupted", finished_at=store.now())
+        if isinstance(exc, WorkerCannotLoad):
+            raise UsageError(f"{exc}; measure it with --separate instead") from None
         raise
     finally:
         runner.close()
@@ -107,9 +121,3 @@ def _round_of_case(runner: Runner, case: Case, reason: str | None, number: int, 
         return {}  # a side that failed in the first round is not measured again: there is no pair to make
     got = runner.run_pair(case, None, repeat=True)
     return {side: pool_rows([previous[side], got[side]]) for side in SIDES}
-
-
-def _base_failed_to_load(got: dict[str, dict]) -> bool:
-    """A worker that cannot import the base tree dies before answering: every case would crash alike."""
-    base = got.get("base") or {}
-    return base.get("status") == "crashed" and "cannot load" in str(base.get("error"))

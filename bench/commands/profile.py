@@ -15,9 +15,10 @@ from bench.plan.cases import DTYPES, MODES, Case, expand
 from bench.plan.spec import Timing, spec_from_dict
 from bench.render.terminal import color, format_table, use_color
 from bench.results import store
+from bench.run.profiling import append_top_ops
 from bench.run.runner import Runner
 from bench.worker.environment import check_devices, collect, default_threads
-from bench.worker.profiling import TOP_OPS_COLUMNS, TRACES_DIR, append_top_ops, trace_dir
+from bench.worker.profiling import TOP_OPS_COLUMNS, TRACES_DIR, trace_dir
 from implementations import registry
 
 HELP = "write torch.profiler traces (TensorBoard, Perfetto, HTA) and the top operators of each implementation"
@@ -115,13 +116,13 @@ def run(args: argparse.Namespace) -> int:
                 print(color(f"skipped: {reason}", "yellow", colored))
             else:
                 reply = runner.profile(case, **options)
-                if "top_ops" in reply:
+                if reply.top_ops is not None:
                     status = "ok"
-                    table = pd.DataFrame(reply["top_ops"], columns=TOP_OPS_COLUMNS)
+                    table = pd.DataFrame(reply.top_ops, columns=TOP_OPS_COLUMNS)
                     append_top_ops(run_dir, table)
                     _print_top(table, case, args.top)
                 else:
-                    status, reason = "error", reply.get("error", "no answer")
+                    status, reason = "error", reply.error or "no answer"
                     meta["profile_errors"][case.case_id] = reason
                     print(color(f"error: {reason}", "red", colored))
             counts[status] += 1

@@ -63,7 +63,7 @@ def _node_facts(run_id: str, timing: dict, threads: int, plugins: list[str], pai
     """A Ray task pinned to one node: its environment and its matmul peak per (device, dtype)."""
     runner = _runner(run_id, timing, threads, plugins)
     try:
-        environment = runner.worker.request({"environment": True}, runner.timing.timeout_s)
+        environment = runner.environment()
         peaks = {f"{device}/{dtype}": runner.peak_flops(device, dtype) for device, dtype in pairs}
     except BaseException:
         _close_runners()

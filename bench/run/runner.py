@@ -8,7 +8,6 @@ are independent replicates (see bench/run/pooling.py).
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -16,15 +15,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from bench.plan.cases import Case
 from bench.plan.spec import Timing
 from bench.results import store
 from bench.run.pooling import pool_rows
-from bench.worker.main import STARTED
+from bench.worker import protocol
 from bench.worker.measure import base_row
+from bench.worker.protocol import STARTED
 
 STARTUP_TIMEOUT_S = 120.0
 
@@ -35,6 +34,10 @@ class WorkerDied(RuntimeError):
 
 class WorkerTimeout(RuntimeError):
     pass
+
+
+class WorkerCannotLoad(RuntimeError):
+    """The worker could not import the base tree it was given: every pair would fail alike."""
 
 
 class Worker:
@@ -63,9 +66,12 @@ class Worker:
         )
         log.close()
         self._buffer = b""
-        self._read_line(STARTUP_TIMEOUT_S)
+        ready = self._read_line(STARTUP_TIMEOUT_S)
+        if isinstance(ready, protocol.Ready) and ready.load_error:
+            self.stop()
+            raise WorkerCannotLoad(ready.load_error)
 
-    def _read_line(self, timeout_s: float) -> dict:
+    def _read_line(self, timeout_s: float):
         assert self.process is not None and self.process.stdout is not None
         deadline = time.monotonic() + timeout_s
         fd = self.process.stdout.fileno()
@@ -85,14 +91,15 @@ class Worker:
                     raise WorkerDied(_describe_exit(code))
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        return protocol.decode(line)
 
-    def request(self, message: dict, timeout_s: float) -> dict:
+    def request(self, message, timeout_s: float):
+        """Send one request (a bench.worker.protocol message); the worker's reply."""
         if self.process is None:
             self._start()
         assert self.process is not None and self.process.stdin is not None
         try:
-            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.write((protocol.encode(message) + "\n").encode())
             self.process.stdin.flush()
         except BrokenPipeError:
             code = self.process.wait()
@@ -157,28 +164,30 @@ class Runner:
 
     def peak_flops(self, device: str, dtype: str) -> float | None:
         try:
-            return self.worker.request({"peak": [device, dtype]}, self.timing.timeout_s)["peak_flops_per_s"]
+            return self.worker.request(protocol.MatmulPeak(device, dtype), self.timing.timeout_s).peak_flops_per_s
         except (WorkerDied, WorkerTimeout):
             return None
 
+    def environment(self) -> dict:
+        return self.worker.request(protocol.Environment(), self.timing.timeout_s).environment
+
     def run_case(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict:
-        message = {"case": asdict(case), "peak_flops_per_s": peak_flops_per_s, "repeat": repeat}
-        row = self._request(case, message)
-        return row.get("failed", row)
+        reply = self._request(case, protocol.MeasureCase(case, self.timing, peak_flops_per_s, repeat))
+        return reply.row if isinstance(reply, protocol.CaseResult) else reply
 
     def run_pair(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict[str, dict]:
         """Both sides of a case in a worker started with --base-tree (bench/worker/side_by_side.py)."""
-        reply = self._request(case, {"pair": asdict(case), "peak_flops_per_s": peak_flops_per_s, "repeat": repeat})
-        if "failed" in reply:  # a crash or hang takes the process, so both sides
-            return {side: dict(reply["failed"]) for side in ("base", "new")}
-        return reply
+        reply = self._request(case, protocol.MeasurePair(case, self.timing, peak_flops_per_s, repeat))
+        if not isinstance(reply, protocol.PairResult):  # a crash or hang takes the process, so both sides
+            return {side: dict(reply) for side in ("base", "new")}
+        return reply.rows
 
-    def _request(self, case: Case, message: dict) -> dict:
-        """The worker's answer, or {"failed": row} when it crashed or hung."""
+    def _request(self, case: Case, message):
+        """The worker's reply, or the case's failed row (a dict) when the worker crashed or hung."""
         offset = self.worker.log_path.stat().st_size if self.worker.log_path.exists() else 0
         start = time.perf_counter()
         try:
-            return self.worker.request({**message, "timing": asdict(self.timing)}, self.timing.timeout_s)
+            return self.worker.request(message, self.timing.timeout_s)
         except WorkerTimeout:
             row = {
                 **base_row(case, self.threads),
@@ -193,20 +202,15 @@ class Runner:
                 "error": f"{exc}" + (f": {tail}" if tail else ""),
             }
         row["wall_s"] = time.perf_counter() - start
-        return {"failed": row}
+        return row
 
-    def profile(self, case: Case, **options) -> dict:
+    def profile(self, case: Case, **options) -> protocol.ProfileResult:
         """Profile a case in the worker (bench.worker.profiling.profile_request); in a sweep, after all timing."""
-        message = {
-            "profile": asdict(case),
-            "traces": str(self.run_dir / "traces"),
-            "run_id": self.run_id,
-            "options": options,
-        }
+        message = protocol.Profile(case, str(self.run_dir / "traces"), self.run_id, options)
         try:
             return self.worker.request(message, self.timing.timeout_s)
         except (WorkerDied, WorkerTimeout) as exc:
-            return {"error": str(exc)}
+            return protocol.ProfileResult(error=str(exc))
 
     def start_round(self) -> None:
         """A round is a process: stop the worker that measured the last one; the next case starts a fresh one."""

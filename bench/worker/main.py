@@ -1,4 +1,4 @@
-"""The worker process: measures the cases the runner sends, one JSON line in, one JSON line out.
+"""The worker process: measures the cases the runner sends, one message in, one message out (bench/worker/protocol.py).
 
 Runs apart from the runner so that a segfault, abort or hang in one implementation costs one case.
 The protocol uses a duplicate of the original stdout; the process's own stdout is pointed at stderr,
@@ -8,21 +8,11 @@ so whatever an implementation prints cannot corrupt it.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 import warnings
 
-STARTED = "rnnbench worker started, pid"  # the worker's first line in its log: which process measured when
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+from bench.worker import protocol
 
 
 def _die_with_parent() -> None:
@@ -43,86 +33,90 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    _die_with_parent()
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.worker")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--plugin", action="append", default=[])
     parser.add_argument("--base-tree", help="also load this tree's implementations, for pair requests")
     parser.add_argument("--base-plugin", action="append", default=[], help="a plugin for the base tree's registry")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+def _load(args: argparse.Namespace) -> tuple[dict | None, str | None]:
+    """Register the plugins; with --base-tree, load that tree beside this one. (sources, load error)."""
     import torch
 
-    from bench.plan.cases import Case
-    from bench.plan.spec import Timing
-    from bench.worker.measure import measure_case
-    from bench.worker.timing import matmul_peak_flops
-    from bench.worker.workload import matmul_precision
     from implementations.registry import load_plugin
 
     torch.set_num_threads(args.threads)
     for path in args.plugin:
         load_plugin(path)
-    sources = None
-    if args.base_tree:  # see bench/worker/side_by_side.py
-        from pathlib import Path
+    if not args.base_tree:  # see bench/worker/side_by_side.py
+        return None, None
+    from pathlib import Path
 
-        from bench.worker.side_by_side import load_tree
+    from bench.worker.side_by_side import TreeLoadError, load_tree
 
-        sources = {"base": load_tree(Path(args.base_tree), args.base_plugin), "new": None}
-    print(f"{STARTED} {os.getpid()}", file=sys.stderr, flush=True)
-    protocol.write(json.dumps({"ready": True}) + "\n")
+    try:
+        return {"base": load_tree(Path(args.base_tree), args.base_plugin), "new": None}, None
+    except TreeLoadError as exc:
+        return None, str(exc)
 
+
+def _peak(request: protocol.MatmulPeak, threads: int) -> protocol.PeakResult:
+    from bench.plan.cases import DTYPES
+    from bench.worker.timing import matmul_peak_flops
+    from bench.worker.workload import matmul_precision
+
+    try:
+        with matmul_precision(request.dtype):  # tf32's peak is float32 data through TF32 tensor cores
+            value = matmul_peak_flops(request.device, DTYPES[request.dtype], threads)
+    except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on without efficiency
+        print(f"matmul peak for {request.device}/{request.dtype} failed: {exc}", file=sys.stderr)
+        value = None
+    return protocol.PeakResult(value)
+
+
+def _answer(request, threads: int, sources: dict | None):
+    """The reply to one request."""
+    if isinstance(request, protocol.MeasureCase):
+        from bench.worker.measure import measure_case
+
+        row = measure_case(request.case, request.timing, threads, request.peak_flops_per_s, repeat=request.repeat)
+        return protocol.CaseResult(row)
+    if isinstance(request, protocol.MeasurePair):
+        from bench.worker.side_by_side import measure_pair
+
+        rows = measure_pair(
+            request.case, request.timing, threads, sources, request.peak_flops_per_s, repeat=request.repeat
+        )
+        return protocol.PairResult(rows)
+    if isinstance(request, protocol.MatmulPeak):
+        return _peak(request, threads)
+    if isinstance(request, protocol.Environment):  # the node's facts, for run.json, when cases run elsewhere
+        from bench.worker.environment import collect
+
+        return protocol.EnvironmentResult(collect(threads))
+    if isinstance(request, protocol.Profile):  # after timing, on calls of its own: see bench/worker/profiling.py
+        from bench.worker.profiling import profile_request
+
+        return profile_request(request.case, request.traces, request.run_id, **request.options)
+    raise protocol.ProtocolError(f"unknown request {type(request).__name__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _die_with_parent()
+    args = _parse(argv)
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    sources, load_error = _load(args)
+    print(f"{protocol.STARTED} {os.getpid()}", file=sys.stderr, flush=True)
+    channel.write(protocol.encode(protocol.Ready(os.getpid(), load_error)) + "\n")
+    if load_error:
+        return 3
     for line in sys.stdin:
-        request = json.loads(line)
-        if "peak" in request:
-            device, dtype = request["peak"]
-            from bench.plan.cases import DTYPES
-
-            try:
-                with matmul_precision(dtype):  # tf32's peak is float32 data through TF32 tensor cores
-                    value = matmul_peak_flops(device, DTYPES[dtype], args.threads)
-            except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on without efficiency
-                print(f"matmul peak for {device}/{dtype} failed: {exc}", file=sys.stderr)
-                value = None
-            reply = {"peak_flops_per_s": value}
-        elif "environment" in request:  # the node's facts, for run.json, when cases run on other machines
-            from bench.worker.environment import collect
-
-            reply = collect(args.threads)
-        elif "profile" in request:  # after timing, on calls of its own: see bench/worker/profiling.py
-            from bench.worker.profiling import profile_request
-
-            reply = profile_request(
-                Case(**request["profile"]), request["traces"], request["run_id"], **request.get("options", {})
-            )
-        elif "pair" in request:
-            from bench.worker.side_by_side import measure_pair
-
-            reply = measure_pair(
-                Case(**request["pair"]),
-                Timing(**request["timing"]),
-                args.threads,
-                sources,
-                request.get("peak_flops_per_s"),
-                repeat=bool(request.get("repeat")),
-            )
-            reply = {side: {k: _clean(v) for k, v in row.items()} for side, row in reply.items()}
-        else:
-            case = Case(**request["case"])
-            reply = measure_case(
-                case,
-                Timing(**request["timing"]),
-                args.threads,
-                request.get("peak_flops_per_s"),
-                repeat=bool(request.get("repeat")),
-            )
-        protocol.write(json.dumps({k: _clean(v) for k, v in reply.items()}) + "\n")
+        channel.write(protocol.encode(_answer(protocol.decode(line), args.threads, sources)) + "\n")
     return 0
 
 

@@ -42,6 +42,10 @@ class Source:
     families: ModuleType
 
 
+class TreeLoadError(RuntimeError):
+    """Another tree's implementations package cannot be imported beside this one."""
+
+
 def _take_package() -> dict[str, ModuleType]:
     """Remove the `implementations` modules and the plugins registered into them from sys.modules; return them."""
     names = [name for name in sys.modules if name == PACKAGE or name.startswith((PACKAGE + ".", PLUGIN_PREFIX))]
@@ -58,7 +62,7 @@ def load_tree(tree: Path, plugins: Sequence[str] = ()) -> Source:
     import implementations.registry  # noqa: F401 - this tree's package first: it keeps the name
 
     if not (tree / PACKAGE / "registry.py").is_file():
-        raise RuntimeError(f"cannot load {tree / PACKAGE}: no implementations registry there")
+        raise TreeLoadError(f"cannot load {tree / PACKAGE}: no implementations registry there")
     ours = _take_package()
     sys.path.insert(0, str(tree))
     try:
@@ -70,7 +74,7 @@ def load_tree(tree: Path, plugins: Sequence[str] = ()) -> Source:
         for path in plugins:
             registry.load_plugin(path)
     except Exception as exc:
-        raise RuntimeError(f"cannot load {tree / PACKAGE}: {type(exc).__name__}: {exc}") from exc
+        raise TreeLoadError(f"cannot load {tree / PACKAGE}: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(tree))
         _take_package()
