@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch._dynamo.utils import counters
 
-from bench.commands.verify import COMPILE_SHAPE, SHAPES
 from bench.plan.cases import Case
+from bench.plan.verify_shapes import COMPILE_SHAPE, SHAPES
 from bench.worker.correctness import TOLERANCES, check, check_model
 from bench.worker.workload import prepare
 from implementations import registry

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import PLUGINS, ROOT
 
-from bench.commands.show import render
+from bench.render.summary_text import render_summary as render
 from bench.results import store
 
 IMPLS = "lstm.native,lstm.premul_loop,gru.native,rnn_tanh.scratch_loop,lstm.test_abort,lstm.test_hang"

@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from bench.errors import UsageError
 from bench.plan.cases import DTYPES
+from bench.plan.verify_shapes import COMPILE_SHAPE, SHAPES, Shape
 from bench.render.terminal import color, format_table, use_color
 from bench.run.progress import bar_size  # tqdm sizing that also works on 0x0 pseudo-terminals
 from bench.worker.correctness import TOLERANCES, check
@@ -24,34 +25,6 @@ from implementations import registry
 from implementations.families import FAMILIES
 
 HELP = "check implementations against the float64 reference (outputs, final states, all gradients)"
-
-
-@dataclass(frozen=True)
-class Shape:
-    batch: int
-    seq_len: int
-    input_size: int
-    hidden_size: int
-    num_layers: int
-    bidirectional: bool
-
-    @property
-    def label(self) -> str:
-        direction = "bi" if self.bidirectional else "uni"
-        return f"b{self.batch} t{self.seq_len} i{self.input_size} h{self.hidden_size} l{self.num_layers} {direction}"
-
-
-# num_layers {1, 2} x bidirectional {off, on}, with the odd sizes spread over them: batch 1, seq_len 1, hidden
-# sizes that are not multiples of 8. Small, so the check is about equations, not speed.
-SHAPES = (
-    Shape(batch=1, seq_len=5, input_size=3, hidden_size=7, num_layers=1, bidirectional=False),
-    Shape(batch=4, seq_len=1, input_size=6, hidden_size=10, num_layers=1, bidirectional=True),
-    Shape(batch=3, seq_len=4, input_size=5, hidden_size=13, num_layers=2, bidirectional=False),
-    Shape(batch=1, seq_len=2, input_size=4, hidden_size=5, num_layers=2, bidirectional=True),
-)
-# torch.compile variants compile afresh for every shape (~5-30 s each on a small CPU), so by default they are
-# checked at the one shape that exercises everything at once: 2 layers, both directions, batch 1, odd hidden.
-COMPILE_SHAPE = SHAPES[-1]
 
 
 def _is_compiled(impl: registry.Implementation) -> bool:

@@ -40,7 +40,7 @@ from bench.ci.separate import Side, pool_rounds, run_rounds
 from bench.results import store
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ROOT / "bench" / "plugins" / "slowdown.py"
+PLUGIN = ROOT / "bench" / "experiments" / "slowdown.py"
 FAMILIES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 FACTORS = (0.0, 0.05, 0.10, 0.25)
 ALPHA, ASV_P, ASV_FACTOR, PLAIN = 0.01, 0.002, 1.1, 0.10
@@ -237,8 +237,8 @@ def _side_by_side(args: argparse.Namespace, rep_dir: Path, slowdown: str) -> Non
     """One job as `rnnbench ci` runs it by default; the base is a second copy of this tree's implementations."""
     import os
 
+    from bench.ci.job import paired_cases
     from bench.ci.paired import run_pairs
-    from bench.commands.ci import paired_cases
 
     spec, cases = paired_cases(args.config.resolve(), args.sweep_args)
     os.environ["RNNBENCH_SLOWDOWN"] = slowdown  # read by the plugin in the worker, which loads it for new only

@@ -1,0 +1,83 @@
+"""A run's summary for the terminal: header, fastest implementation per shape, problem cases."""
+
+from __future__ import annotations
+
+from bench.analysis.summary import fastest_per_shape, problems, status_counts
+from bench.render.terminal import color, format_table, use_color
+from bench.results import store
+from bench.results.vocabulary import BASELINE_VARIANT, MISSING, format_seconds, shape_label
+
+
+def render_summary(run_dir, baseline: str = BASELINE_VARIANT) -> str:
+    """A run's summary as `rnnbench show` and `rnnbench sweep` print it."""
+    meta = store.read_meta(run_dir)
+    frame = store.read_measurements(run_dir)
+    colored = use_color()
+    lines = [
+        f"run {meta.get('run_id')}  ({meta.get('status', '?')}, {len(frame)} cases: "
+        + ", ".join(f"{n} {s}" for s, n in status_counts(frame).items())
+        + ")"
+    ]
+    env = meta.get("environment", {})
+    lines.append(
+        f"{env.get('cpu_model', '?')}, threads: {env.get('threads', '?')}, torch {env.get('torch', '?')}"
+        + (f", GPU {', '.join(env['gpus'])}" if env.get("gpus") else "")
+    )
+    hosts = sorted(frame["host"].dropna().unique()) if "host" in frame else []
+    if len(hosts) > 1:  # one machine's timings are never compared with another's
+        described = meta.get("machines") or {}
+        lines.append(
+            f"cases ran on {len(hosts)} machines: "
+            + ", ".join(f"{h} ({(frame['host'] == h).sum()} cases{_cpu(described.get(h))})" for h in hosts)
+        )
+        for host in hosts:
+            lines += [
+                "",
+                color(f"on {host}:", "bold", colored),
+                *_fastest(frame[frame["host"] == host], baseline, colored, "on this machine"),
+            ]
+    else:
+        lines += ["", *_fastest(frame, baseline, colored)]
+    bad = problems(frame)
+    if len(bad):
+        lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]
+        lines += [f"  {color(p.problem, 'red', colored)}  {p.case_id}  {p.error or ''}" for p in bad.itertuples()]
+    return "\n".join(lines)
+
+
+def _cpu(host: dict | None) -> str:
+    model = ((host or {}).get("environment") or {}).get("cpu_model")
+    return f", {model}" if model else ""
+
+
+def _fastest(frame, baseline: str, colored: bool, where: str = "in this run") -> list[str]:
+    """The fastest-per-shape table (bench.analysis.summary's rule) as terminal lines."""
+    best = fastest_per_shape(frame, baseline)
+    if len(best):
+        table = []
+        for r in best.itertuples():
+            speedup = MISSING if r.speedup != r.speedup else f"{r.speedup:.2f}x"
+            if r.speedup == r.speedup:
+                speedup = color(speedup, "green" if r.speedup > 1.05 else "dim", colored)
+            shape = shape_label(r)
+            table.append(
+                [
+                    r.family,
+                    r.mode,
+                    r.dtype,
+                    shape,
+                    r.fastest,
+                    format_seconds(r.median_s),
+                    format_seconds(r.baseline_median_s),
+                    speedup,
+                    r.n_impls,
+                ]
+            )
+        return [
+            format_table(
+                ["family", "mode", "dtype", "shape", "fastest", "median", baseline, "speedup", "impls"],
+                table,
+                align_right=(5, 6, 7, 8),
+            ),
+        ]
+    return [f"no successful, correct case {where}"]
