@@ -181,6 +181,10 @@ def _meta(run_id: str, frame: pd.DataFrame) -> dict:
         "status": "complete",
         "peak_flops_per_s": dict(PEAK),
         "counts": {str(k): int(v) for k, v in counts.items()},
+        "implementations": {  # as a sweep records them, so the report needs no registry
+            key: {"family": key.split(".")[0], "variant": key.split(".", 1)[1], "description": f"the {key} design"}
+            for key in sorted(frame["key"].unique())
+        },
     }
 
 
@@ -200,12 +204,6 @@ def _top_ops(run_id: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 HOSTILE_KEY = "lstm.<script>alert(1)</script>"
-HOSTILE_PLUGIN = """
-from implementations.native import _clone
-from implementations.registry import register
-
-register("lstm.<script>alert(1)</script>", "lstm", description="<img src=x onerror=alert(2)>")(_clone)
-"""
 _built: dict[str, Path] = {}
 
 
@@ -225,8 +223,6 @@ def hostile_report(tmp_path_factory, cli) -> tuple[Path, object]:
     """A run whose key, description, error message and spec carry HTML/JS payloads, reported by the CLI."""
     if "hostile" not in _built:
         root = tmp_path_factory.mktemp("hostile")
-        plugin = root / "hostile_plugin.py"
-        plugin.write_text(HOSTILE_PLUGIN)
         run_dir = root / "results" / "hostile"
         payload_error = "RuntimeError: <script>alert(3)</script> & <b>bold</b>"
         write_synthetic_run(
@@ -248,8 +244,10 @@ def hostile_report(tmp_path_factory, cli) -> tuple[Path, object]:
         meta = json.loads(meta_path.read_text())
         meta["spec"]["name"] = "</script><script>alert(4)</script>"
         meta["environment"]["host"] = '"><svg onload=alert(5)>'
+        meta["implementations"][HOSTILE_KEY]["description"] = "<img src=x onerror=alert(2)>"  # the plugin's
         meta_path.write_text(json.dumps(meta))
-        result = cli("report", str(run_dir), "--out", str(root / "report"), "--plugin", str(plugin))
+        # no --plugin: the description comes from the run, so the page renders where the plugin is not installed
+        result = cli("report", str(run_dir), "--out", str(root / "report"))
         _built["hostile"] = root / "report" / "index.html"
         _built["hostile_result"] = result
     return _built["hostile"], _built["hostile_result"]

@@ -96,3 +96,13 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
                 reason = "tf32 is a CUDA matmul mode"
             seen[case.case_id] = (case, reason)
     return list(seen.values())
+
+
+def describe_implementations(implementations, cases) -> dict[str, dict]:
+    """What each implementation among `cases` is, recorded in run.json so results read without the registry."""
+    keys = {case.key for case, _ in cases}
+    return {
+        impl.key: {"family": impl.family, "variant": impl.impl, "description": impl.description}
+        for impl in implementations
+        if impl.key in keys
+    }

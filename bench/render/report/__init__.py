@@ -22,20 +22,13 @@ def default_out_dir(run_dir: str | Path) -> Path:
     return Path("reports") / run_dir.name
 
 
-def _descriptions(keys, plugins) -> dict[str, str]:
-    """Descriptions of the registered implementations among `keys`; a key no longer registered has none."""
-    try:
-        from implementations import registry
+def _descriptions(meta: dict) -> dict[str, str]:
+    """What each implementation is, as the run recorded it at sweep time (run.json "implementations").
 
-        for path in plugins or []:
-            try:
-                registry.load_plugin(path)
-            except registry.RegistryError:
-                pass  # a plugin moved or gone since the run: its keys just lack a description
-        known = {impl.key: impl.description for impl in registry.all()}
-    except Exception:  # the report must render even where the registry cannot be imported
-        return {}
-    return {k: known[k] for k in keys if k in known}
+    Read from the run, not the registry, so a run measured with a plugin renders anywhere.
+    """
+    recorded = meta.get("implementations") or {}
+    return {key: str(info.get("description") or "") for key, info in recorded.items() if isinstance(info, dict)}
 
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -56,15 +49,15 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "header": context.header(run.meta, df),
         "messages": context.messages(df),
         "incorrect": context.incorrect_rows(df),
+        "failed_counts": context.failed_counts(df),
         "not_run": data.not_run(df)[["status", "key", "device", "dtype", "mode", "shape", "error"]]
         .fillna("—")
         .to_dict("records"),
         "summary": context.summary_rows(data.verdict_summary(verdict)),
         "verdict": context.verdict_rows(verdict),
         "correctness": context.correctness(df),
-        "implementations": context.implementations(
-            df, colors, _descriptions(df["key"].unique(), run.meta.get("plugins"))
-        ),
+        "implementations": context.implementations(df, colors, _descriptions(run.meta)),
+        "implementations_unmeasured": context.unmeasured_implementations(df),
         "figures": plots.figures(df, verdict, colors),
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,
         "top_ops_shown": TOP_OPS_CASES,

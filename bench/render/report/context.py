@@ -19,8 +19,9 @@ from bench.render.report.html import (
     sort_value,
     speedup_class,
 )
+from bench.results.vocabulary import FAILED_STATUSES, STATUSES
 
-KNOWN_STATUSES = {"ok", "skipped", "error", "timeout", "oom", "crashed"}
+KNOWN_STATUSES = set(STATUSES)
 
 # (header, column, formatter); the formatter turns a raw value into the text shown with its unit
 TABLE_COLUMNS = [
@@ -239,8 +240,11 @@ def correctness(df: pd.DataFrame) -> dict:
 
 
 def implementations(df: pd.DataFrame, colors: dict[str, str], descriptions: dict[str, str]) -> list[dict]:
+    """The implementations that measured at least one case, with their colour, description and count."""
     rows = []
     for key, cases in df.groupby("key", sort=True):
+        if not cases["status"].eq("ok").any():
+            continue
         impl = cases["impl"].iloc[0]
         rows.append(
             {
@@ -252,6 +256,20 @@ def implementations(df: pd.DataFrame, colors: dict[str, str], descriptions: dict
             }
         )
     return rows
+
+
+def unmeasured_implementations(df: pd.DataFrame) -> int:
+    """How many implementations of the run measured no case at all."""
+    if df.empty:
+        return 0
+    measured = df.groupby("key")["status"].agg(lambda s: s.eq("ok").any())
+    return int((~measured).sum())
+
+
+def failed_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Cases per failed status (skips are expected, not failures), most alarming first."""
+    counts = df["status"].value_counts()
+    return {s: int(counts[s]) for s in FAILED_STATUSES if s in counts}
 
 
 def links(run_dir: Path, out_dir: Path, copied_csv: str | None) -> list[dict]:
