@@ -51,7 +51,7 @@ def test_autosave_then_compare_and_fail_on_a_slowdown(tmp_path):
         storage,
         "--benchmark-compare=0001",
         "--benchmark-compare-fail=median:100%",
-        RNNBENCH_PLUGINS=str(ROOT / "bench" / "plugins" / "slowdown.py"),
+        RNNBENCH_PLUGINS=str(ROOT / "bench" / "experiments" / "slowdown.py"),
         RNNBENCH_SLOWDOWN="lstm.native=3",
     )
     assert slowed.returncode != 0

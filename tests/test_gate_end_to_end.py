@@ -16,7 +16,7 @@ from bench.cli import main
 from bench.experiments.validate_gate import judge, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOWDOWN = ROOT / "bench" / "plugins" / "slowdown.py"
+SLOWDOWN = ROOT / "bench" / "experiments" / "slowdown.py"
 TINY = ["--impl", "lstm.native", "--mode", "inference", "--no-check", "--budget-s", "0.2"]
 
 
