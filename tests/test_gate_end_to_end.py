@@ -162,7 +162,7 @@ def test_ci_separate_catches_an_injected_slowdown_between_two_real_runs(tmp_path
     assert (changes[0]["unit"], changes[0]["n_base"], changes[0]["n_new"]) == ("rounds", 4, 4)
     assert changes[0]["ratio"] > 3
     summary = (tmp_path / "s.md").read_text()
-    assert "lstm.native inference b32 t16 i64 h64 float32 cpu" in summary and "| 4 vs 4 rounds |" in summary
+    assert "lstm.native inference b32 t16 i64 h64 l1 uni float32 cpu" in summary and "| 4 vs 4 rounds |" in summary
     assert (tmp_path / "c.html").stat().st_size > 10_000  # the embedded plot
 
     pooled = sorted(p.name for p in (tmp_path / "ci").iterdir() if p.name != "rounds")
