@@ -211,7 +211,7 @@ def test_show_groups_a_run_spread_over_machines_by_host(tmp_path):
     assert "cases ran on 2 machines: alpha (2 cases, Alpha CPU), beta (1 cases, Beta)" in text
     alpha, beta = text.split("on alpha:")[1].split("on beta:")
     assert "premul_loop" in alpha and "2.00x" in alpha  # alpha's fastest, against alpha's native only
-    assert "premul_loop" not in beta and "500 us" in beta and "1.00x" in beta
+    assert "premul_loop" not in beta and "500 µs" in beta and "1.00x" in beta
 
     single = store.create_run(tmp_path, "single", {"status": "complete"})
     store.write_measurements(single, pd.DataFrame(rows[:2]))
