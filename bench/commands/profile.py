@@ -87,11 +87,8 @@ def _print_top(table, case: Case, top: int) -> None:
     print(format_table(headers, rows, align_right=range(1, len(headers))))
 
 
-def run(args: argparse.Namespace) -> int:
-    _validate(args)
-    cases = _cases(args)  # an unknown implementation fails here, before anything is written
-    threads = args.threads or default_threads()
-    run_id = f"profile-{store.new_run_id()}"
+def _open_run(args: argparse.Namespace, threads: int) -> tuple[Path, dict]:
+    """A `profile-<id>` run directory with its run.json (an unwritable folder is bad input)."""
     meta = {
         "kind": "profile",
         "command": ["rnnbench", *sys.argv[1:]],
@@ -100,11 +97,31 @@ def run(args: argparse.Namespace) -> int:
         "profiled": {},
         "profile_errors": {},
     }
-    run_dir = store.create_run(args.out, run_id, meta)  # an unwritable folder is bad input
+    return store.create_run(args.out, f"profile-{store.new_run_id()}", meta), meta
+
+
+def _profile_one(runner: Runner, run_dir: Path, case, options: dict, top: int, colored: bool) -> tuple[str, str]:
+    """Profile one case in the isolated worker, store and print its top operators; (status, reason)."""
+    reply = runner.profile(case, **options)
+    if reply.top_ops is None:
+        reason = reply.error or "no answer"
+        print(color(f"error: {reason}", "red", colored))
+        return "error", reason
+    table = pd.DataFrame(reply.top_ops, columns=TOP_OPS_COLUMNS)
+    append_top_ops(run_dir, table)
+    _print_top(table, case, top)
+    return "ok", None
+
+
+def run(args: argparse.Namespace) -> int:
+    _validate(args)
+    cases = _cases(args)  # an unknown implementation fails here, before anything is written
+    threads = args.threads or default_threads()
+    run_dir, meta = _open_run(args, threads)
     traces = run_dir / TRACES_DIR
     plugins = [str(Path(p).resolve()) for p in args.plugin]
     # The sweep's isolated worker: a crash or hang in one implementation costs its trace, not the others.
-    runner = Runner(run_dir, run_id, Timing(threads=threads, timeout_s=args.timeout_s), threads, plugins)
+    runner = Runner(run_dir, run_dir.name, Timing(threads=threads, timeout_s=args.timeout_s), threads, plugins)
     options = {"with_stack": args.with_stack, "active": args.active, "memory_snapshot": args.memory_snapshot}
     colored = use_color()
     counts = {"ok": 0, "skipped": 0, "error": 0}
@@ -115,22 +132,12 @@ def run(args: argparse.Namespace) -> int:
                 status = "skipped"
                 print(color(f"skipped: {reason}", "yellow", colored))
             else:
-                reply = runner.profile(case, **options)
-                if reply.top_ops is not None:
-                    status = "ok"
-                    table = pd.DataFrame(reply.top_ops, columns=TOP_OPS_COLUMNS)
-                    append_top_ops(run_dir, table)
-                    _print_top(table, case, args.top)
-                else:
-                    status, reason = "error", reply.error or "no answer"
-                    meta["profile_errors"][case.case_id] = reason
-                    print(color(f"error: {reason}", "red", colored))
+                status, reason = _profile_one(runner, run_dir, case, options, args.top, colored)
+            if status == "error":
+                meta["profile_errors"][case.case_id] = reason
             counts[status] += 1
-            meta["profiled"][case.case_id] = {
-                "status": status,
-                "reason": reason,
-                "trace_dir": str(trace_dir(traces, case).relative_to(run_dir)),
-            }
+            relative = str(trace_dir(traces, case).relative_to(run_dir))
+            meta["profiled"][case.case_id] = {"status": status, "reason": reason, "trace_dir": relative}
             store.update_meta(run_dir, profiled=meta["profiled"], profile_errors=meta["profile_errors"])
             print(flush=True)
     finally:

@@ -19,6 +19,7 @@ from bench.errors import UsageError
 from bench.plan.cases import DTYPES
 from bench.plan.verify_shapes import COMPILE_SHAPE, SHAPES, Shape
 from bench.render.terminal import color, format_table, use_color
+from bench.results.vocabulary import MISSING, shape_label
 from bench.run.progress import bar_size  # tqdm sizing that also works on 0x0 pseudo-terminals
 from bench.worker.correctness import TOLERANCES, check
 from implementations import registry
@@ -113,25 +114,16 @@ def _write_json(path: Path, rows: list[dict]) -> None:
 
 def _fmt(value) -> str:
     if value is None:
-        return "-"
+        return MISSING
     return f"{value:.1e}" if math.isfinite(value) else "inf"
 
 
-def run(args: argparse.Namespace) -> int:
-    impls, device, dtypes = _parse(args)
-    plan = _plan(impls, device, dtypes, args.all_shapes)
-    colored = use_color()
-    rows: list[dict] = []
+def _check_all(plan: list[dict], device: str) -> list[dict]:
+    """One row per plan entry: its check's result, or its skip reason. A bar on a terminal, nothing in a log."""
     todo = [p for p in plan if p["skip"] is None]
-    progress = tqdm(
-        total=len(todo),
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-        unit="case",
-        leave=False,
-        **bar_size(sys.stderr),
-    )
-    started = time.perf_counter()
+    quiet = not sys.stderr.isatty()
+    progress = tqdm(total=len(todo), file=sys.stderr, disable=quiet, unit="case", leave=False, **bar_size(sys.stderr))
+    rows: list[dict] = []
     for entry in plan:
         impl, shape = entry["impl"], entry["shape"]
         row = {"key": impl.key, "family": impl.family, "impl": impl.impl, "device": device, "dtype": entry["dtype"]}
@@ -144,29 +136,29 @@ def run(args: argparse.Namespace) -> int:
             progress.update()
         rows.append(row)
     progress.close()
-    elapsed = time.perf_counter() - started
+    return rows
 
+
+def _table(rows: list[dict], colored: bool) -> str:
     table = []
     for row in rows:
-        shape_label = Shape(*(row[f] for f in Shape.__dataclass_fields__)).label if "batch" in row else "all shapes"
+        label = shape_label(row) if "batch" in row else "all shapes"
         status = {"pass": color("pass", "green", colored), "skipped": color("skip", "dim", colored)}.get(
             row["status"], color("FAIL", "red", colored)
         )
         note = "" if row["status"] == "pass" else row["message"]
-        table.append(
-            [
-                row["key"],
-                shape_label,
-                row["dtype"],
-                _fmt(row.get("max_abs_err")),
-                _fmt(row.get("rel_err")),
-                _fmt(row.get("grad_rel_err")),
-                status,
-                note,
-            ]
-        )
+        errors = [_fmt(row.get(name)) for name in ("max_abs_err", "rel_err", "grad_rel_err")]
+        table.append([row["key"], label, row["dtype"], *errors, status, note])
     headers = ["key", "shape", "dtype", "max abs", "rel err", "grad rel", "result", "note"]
-    print(format_table(headers, table, align_right=(3, 4, 5)))
+    return format_table(headers, table, align_right=(3, 4, 5))
+
+
+def run(args: argparse.Namespace) -> int:
+    impls, device, dtypes = _parse(args)
+    started = time.perf_counter()
+    rows = _check_all(_plan(impls, device, dtypes, args.all_shapes), device)
+    elapsed = time.perf_counter() - started
+    print(_table(rows, use_color()))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("pass", "fail", "error", "skipped")}
     failed = counts["fail"] + counts["error"]
     print(

@@ -8,6 +8,7 @@ after its timing is done.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -78,29 +79,8 @@ def profile_case(
             # here too, under a throwaway profiler, so no recompilation lands in the trace.
             with torch.profiler.profile(activities=activities):
                 _step(workload)
-            snapshot = memory_snapshot and on_cuda
-            if snapshot:
-                torch.cuda.memory._record_memory_history(max_entries=100_000)
-            try:
-                with torch.profiler.profile(
-                    activities=activities,
-                    schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1),
-                    on_trace_ready=tensorboard_trace_handler(str(run_dir), worker_name=case.key),
-                    record_shapes=True,
-                    profile_memory=True,
-                    with_flops=True,
-                    with_stack=with_stack,
-                ) as prof:
-                    for step in range(wait + warmup + active):
-                        if step == wait:  # the profiler has started: HTA wants each trace's rank stated
-                            prof.add_metadata_json("distributedInfo", json.dumps({"rank": 0}))
-                        _step(workload)
-                        prof.step()
-                if snapshot:
-                    torch.cuda.memory._dump_snapshot(str(run_dir / MEMORY_SNAPSHOT_FILE))
-            finally:
-                if snapshot:
-                    torch.cuda.memory._record_memory_history(enabled=None)
+            with _memory_history(memory_snapshot and on_cuda, run_dir / MEMORY_SNAPSHOT_FILE):
+                prof = _record(workload, run_dir, activities, (wait, warmup, active), with_stack)
         finally:
             for hook in hooks:
                 hook.remove()
@@ -109,6 +89,40 @@ def profile_case(
     if run_id is None:
         run_id = out_dir.parent.name if out_dir.name == TRACES_DIR else ""
     return top_operators(prof.key_averages(), case, run_id, steps=active, on_cuda=on_cuda, top=top, labels=labels)
+
+
+def _record(workload: Workload, run_dir: Path, activities, steps: tuple[int, int, int], with_stack: bool):
+    """(wait, warmup, active) profiled steps, written as a TensorBoard trace into `run_dir`; the profiler."""
+    wait, warmup, active = steps
+    with torch.profiler.profile(
+        activities=activities,
+        schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1),
+        on_trace_ready=tensorboard_trace_handler(str(run_dir), worker_name=workload.case.key),
+        record_shapes=True,
+        profile_memory=True,
+        with_flops=True,
+        with_stack=with_stack,
+    ) as prof:
+        for step in range(wait + warmup + active):
+            if step == wait:  # the profiler has started: HTA wants each trace's rank stated
+                prof.add_metadata_json("distributedInfo", json.dumps({"rank": 0}))
+            _step(workload)
+            prof.step()
+    return prof
+
+
+@contextlib.contextmanager
+def _memory_history(enabled: bool, path: Path):
+    """CUDA: record the allocator's history while profiling and dump it to `path` (pytorch.org/memory_viz)."""
+    if not enabled:
+        yield
+        return
+    torch.cuda.memory._record_memory_history(max_entries=100_000)
+    try:
+        yield
+        torch.cuda.memory._dump_snapshot(str(path))
+    finally:
+        torch.cuda.memory._record_memory_history(enabled=None)
 
 
 def _step(workload: Workload) -> None:
