@@ -36,7 +36,9 @@ def rnn_update(family: str, pre: Tensor) -> Tensor:
     """Elman RNN: the nonlinearity of the summed pre-activation."""
     if family == "rnn_relu":
         return torch.relu(pre)
-    return torch.tanh(pre)
+    if family == "rnn_tanh":
+        return torch.tanh(pre)
+    raise ValueError("the generic loops compute rnn_tanh, rnn_relu, lstm and gru only")
 
 
 def cell(family: str, gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:

@@ -43,8 +43,17 @@ def new_run_meta(spec: dict, plugins: list[str], executor: dict, environment: di
         "finished_at": None,
         "status": "running",
         "peak_flops_per_s": {},
+        "baselines": baselines(),
         **fields,
     }
+
+
+def baselines() -> dict[str, str]:
+    """Family -> the variant its speedups are measured against (the report reads it; it never loads plugins)."""
+    from implementations import registry
+
+    chosen = {family.name: registry.baseline(family.name) for family in registry.all_families()}
+    return {name: key.split(".", 1)[1] for name, key in chosen.items() if key}
 
 
 def new_run_id(now: float | None = None) -> str:

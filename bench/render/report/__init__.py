@@ -48,7 +48,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from exc
-    df = data.prepare(run.measurements, run.meta.get("peak_flops_per_s"))
+    df = data.prepare(run.measurements, run.meta.get("peak_flops_per_s"), run.meta.get("baselines"))
     verdict = data.verdict(df)
     colors = plots.palette(df["impl"].astype(str).unique().tolist())
     copied_csv = _copy_csv(run, out_dir)
