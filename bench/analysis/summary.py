@@ -9,8 +9,9 @@ from bench.results.schema import IDENTITY_COLUMNS
 SHAPE = [c for c in IDENTITY_COLUMNS if c not in ("key", "impl")]  # a case's identity, less who computed it
 
 
-def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
-    """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`.
+def fastest_per_shape(frame: pd.DataFrame, baseline: str | dict[str, str] = "native") -> pd.DataFrame:
+    """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`
+    (a variant, or family -> variant, "native" for families it does not name).
 
     Incorrect cases never win: a wrong answer fast is not a result.
     """
@@ -20,7 +21,8 @@ def fastest_per_shape(frame: pd.DataFrame, baseline: str = "native") -> pd.DataF
     rows = []
     for shape, group in ok.groupby(SHAPE, sort=True, dropna=False):
         best = group.loc[group["median_s"].idxmin()]
-        base = group[group["impl"] == baseline]
+        chosen = baseline if isinstance(baseline, str) else baseline.get(best["family"], "native")
+        base = group[group["impl"] == chosen]
         base_median = float(base["median_s"].iloc[0]) if len(base) else float("nan")
         rows.append(
             {

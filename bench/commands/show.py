@@ -8,16 +8,21 @@ from bench.analysis.summary import fastest_per_shape, format_seconds, problems, 
 from bench.render.terminal import color, format_table, use_color
 from bench.results import store
 
-HELP = "summarize a run: fastest implementation per shape, speedup over native, failures"
+HELP = "summarize a run: fastest implementation per shape, speedup over each family's baseline, failures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="results/<run_id>")
-    parser.add_argument("--baseline", default="native", help="variant speedups are measured against (native)")
+    parser.add_argument(
+        "--baseline", default=None, help="variant speedups are measured against (default: each family's own, "
+        "as the run recorded it: native for nn.RNN/LSTM/GRU)"
+    )
 
 
-def render(run_dir, baseline: str = "native") -> str:
+def render(run_dir, baseline: str | None = None) -> str:
     meta = store.read_meta(run_dir)
+    if baseline is None:
+        baseline = meta.get("baselines") or {}
     frame = store.read_measurements(run_dir)
     colored = use_color()
     lines = [
@@ -57,7 +62,7 @@ def _cpu(host: dict | None) -> str:
     return f", {model}" if model else ""
 
 
-def _fastest(frame, baseline: str, colored: bool, where: str = "in this run") -> list[str]:
+def _fastest(frame, baseline: str | dict, colored: bool, where: str = "in this run") -> list[str]:
     best = fastest_per_shape(frame, baseline)
     if len(best):
         table = []
@@ -83,12 +88,18 @@ def _fastest(frame, baseline: str, colored: bool, where: str = "in this run") ->
             )
         return [
             format_table(
-                ["family", "mode", "dtype", "shape", "fastest", "median", baseline, "speedup", "impls"],
+                ["family", "mode", "dtype", "shape", "fastest", "median", _heading(baseline), "speedup", "impls"],
                 table,
                 align_right=(5, 6, 7, 8),
             ),
         ]
     return [f"no successful, correct case {where}"]
+
+
+def _heading(baseline: str | dict) -> str:
+    if isinstance(baseline, str):
+        return baseline
+    return "baseline" if set(baseline.values()) - {"native"} else "native"
 
 
 def run(args: argparse.Namespace) -> int:

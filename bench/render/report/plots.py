@@ -72,6 +72,11 @@ def figures(df: pd.DataFrame, verdict: pd.DataFrame, colors: dict[str, str]) -> 
     return out
 
 
+def hue_of(colors: dict[str, str]) -> dict[str, str]:
+    """Colours keyed by the label a plot shows."""
+    return {_safe(k): v for k, v in colors.items()}
+
+
 def _safe(text: object) -> str:
     """Matplotlib reads text between two `$` as math; labels from a run are shown literally."""
     return str(text).replace("$", r"\$")
