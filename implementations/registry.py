@@ -156,7 +156,8 @@ def _load_builtins() -> None:
     _loaded_builtins = True
     package = importlib.import_module("implementations")
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in ("registry", "families"):  # families registers on import
+        # families registers on import; kernels/ holds the optional adapters, loaded as entry points
+        if info.name.startswith("_") or info.name in ("registry", "families") or info.ispkg:
             continue
         importlib.import_module(f"implementations.{info.name}")
 
