@@ -25,7 +25,7 @@ def _needs(package: str):
 def _with_entry_points(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the CLI with a distribution on sys.path that declares pyproject's entry points, as an install would."""
     dist = tmp_path / "rnnbench_kernels_test-0.dist-info"
-    dist.mkdir()
+    dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rnnbench-kernels-test\nVersion: 0\n")
     lines = "".join(f"{name} = {target}\n" for name, target in ENTRY_POINTS.items())
     (dist / "entry_points.txt").write_text(f"[rnnbench.implementations]\n{lines}")
