@@ -49,3 +49,13 @@ def test_format_seconds_picks_a_readable_unit():
     assert format_seconds(2.5) == "2.5 s"
     assert format_seconds(4.2e-6) == "4.2 us"
     assert format_seconds(float("nan")) == "-"
+
+
+def test_fastest_per_shape_measures_each_family_against_its_own_baseline():
+    rows = [("mingru", "loop", 4.0), ("mingru", "scan", 1.0), ("lstm", "native", 2.0), ("lstm", "fused_loop", 1.0)]
+    frame = pd.DataFrame(
+        [{**SHAPE, "family": f, "key": f"{f}.{i}", "case_id": f"{f}.{i}", "impl": i, "status": "ok",
+          "median_s": m, "correct": True} for f, i, m in rows]
+    )  # fmt: skip
+    best = fastest_per_shape(frame, {"mingru": "loop"}).set_index("family")
+    assert best.loc["mingru", "speedup"] == 4.0 and best.loc["lstm", "speedup"] == 2.0  # lstm: "native"
