@@ -50,6 +50,21 @@ def test_builtin_families_are_registered_like_any_other():
     assert isinstance(state, tuple) and len(state) == 2 and bool((state[0] < 0).any())
 
 
+def test_variants_register_only_for_the_families_they_compute():
+    by_family: dict[str, set[str]] = {}
+    for impl in registry.all():
+        if impl.source == "builtin":  # not the optional kernels' entry points
+            by_family.setdefault(impl.family, set()).add(impl.impl)
+    assert {f for f, variants in by_family.items() if "premul_loop" in variants} == set(families.CLASSIC)
+    assert by_family["mingru"] == by_family["minlstm"] == {
+        "loop", "scan", "chunked_scan", "compile_scan", "associative_scan", "associative_scan_pointwise"
+    }
+    with pytest.raises(ValueError, match="cell_loop computes rnn_tanh, rnn_relu, lstm, gru, not mingru"):
+        from implementations.cell_loop import CellLoop
+
+        CellLoop(families.make_reference("mingru", 3, 4), "cpu", torch.float32)
+
+
 def test_flops_come_from_the_family():
     assert rnn_flops("mingru", 2, 3, 5, 7) == 2 * (2 * 7) * 5 * 2 * 3  # W x only: the recurrence is element-wise
     assert rnn_flops("minlstm", 2, 3, 5, 7, training=True) == 3 * 2 * (3 * 7) * 5 * 2 * 3
