@@ -38,7 +38,7 @@ def rnn_update(family: str, pre: Tensor) -> Tensor:
         return torch.relu(pre)
     if family == "rnn_tanh":
         return torch.tanh(pre)
-    raise RuntimeError("no Elman RNN update for family " + family)
+    raise ValueError("the generic loops compute rnn_tanh, rnn_relu, lstm and gru only")
 
 
 def cell(family: str, gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:

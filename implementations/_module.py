@@ -44,7 +44,9 @@ class ReferenceWeights(nn.Module):
     def __init__(self, reference: nn.Module, device: str | torch.device, dtype: torch.dtype) -> None:
         super().__init__()
         check_reference(reference)
-        self.family = family_of(reference).name
+        family = family_of(reference)
+        self.family = family.name
+        self.cell_state = len(family.state_names) == 2  # (h, c): LSTM
         self.num_layers = reference.num_layers
         self.directions = 2 if reference.bidirectional else 1
         self.hidden_size = reference.hidden_size
@@ -62,7 +64,7 @@ class ReferenceWeights(nn.Module):
         )
 
     def pack(self, output: Tensor, h_n: Tensor, c_n: Tensor) -> tuple[Tensor, State]:
-        return output, ((h_n, c_n) if self.family == "lstm" else h_n)
+        return output, ((h_n, c_n) if self.cell_state else h_n)
 
 
 LayerFn = Callable[..., tuple[Tensor, Tensor, Tensor]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor, nn
 
@@ -9,6 +11,13 @@ from implementations._labels import time_step
 from implementations._module import State, check_reference, split_state, suffix
 from implementations.families import FAMILIES, family_of
 from implementations.registry import register
+
+CELLS = {
+    "rnn_tanh": functools.partial(nn.RNNCell, nonlinearity="tanh"),
+    "rnn_relu": functools.partial(nn.RNNCell, nonlinearity="relu"),
+    "lstm": nn.LSTMCell,
+    "gru": nn.GRUCell,
+}
 
 
 class CellLoop(nn.Module):
@@ -18,6 +27,8 @@ class CellLoop(nn.Module):
         super().__init__()
         check_reference(reference)
         family = family_of(reference)
+        if family.name not in CELLS:
+            raise ValueError(f"cell_loop computes {', '.join(CELLS)}, not {family.name}")
         self.family = family.name
         self.num_layers = reference.num_layers
         self.directions = 2 if reference.bidirectional else 1
@@ -26,12 +37,7 @@ class CellLoop(nn.Module):
         for layer_index in range(self.num_layers):
             input_size = reference.input_size if layer_index == 0 else hidden * self.directions
             for direction in range(self.directions):
-                if family.name == "lstm":
-                    cell = nn.LSTMCell(input_size, hidden, device=device, dtype=dtype)
-                elif family.name == "gru":
-                    cell = nn.GRUCell(input_size, hidden, device=device, dtype=dtype)
-                else:
-                    cell = nn.RNNCell(input_size, hidden, nonlinearity=family.nonlinearity, device=device, dtype=dtype)
+                cell = CELLS[family.name](input_size, hidden, device=device, dtype=dtype)
                 s = suffix(layer_index, direction)
                 with torch.no_grad():
                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -77,7 +83,7 @@ class CellLoop(nn.Module):
         return layer_input, ((h_n_tensor, torch.stack(c_n)) if self.family == "lstm" else h_n_tensor)
 
 
-for _family in FAMILIES:
+for _family in CELLS:
     register(
         f"{_family}.cell_loop",
         _family,

@@ -15,17 +15,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from implementations.families import FAMILIES
+from implementations import families as _families
+from implementations.families import Family, RegistryError, all_families, get_family, register_family
+
+__all__ = ["Family", "Implementation", "RegistryError", "all", "all_families", "baseline", "get", "get_family", "match",
+           "register", "register_family", "wrap", "load_plugin"]
 
 ENTRY_POINT_GROUP = "rnnbench.implementations"
 DEVICES = ("cpu", "cuda")
 FLOAT_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
 
 BuildFn = Callable[[nn.Module, str, torch.dtype], nn.Module]
-
-
-class RegistryError(ValueError):
-    """A plugin or registration problem, worded for the person who wrote it."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,6 @@ class Implementation:
 _REGISTRY: dict[str, Implementation] = {}
 _loaded_builtins = False
 _loaded_entry_points = False
-_current_source = "builtin"
 
 
 def register(
@@ -101,9 +100,13 @@ def register(
     bidirectional: bool = True,
     training: bool = True,
 ) -> Callable[[BuildFn], BuildFn]:
-    """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant")."""
-    if family not in FAMILIES:
-        raise RegistryError(f"unknown family {family!r} for {key!r}; known: {', '.join(FAMILIES)}")
+    """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant").
+
+    `family` must be registered first (`register_family`); a variant registers only for families it computes.
+    """
+    known = [f.name for f in all_families()]
+    if family not in known:
+        raise RegistryError(f"unknown family {family!r} for {key!r}; known: {', '.join(known)}")
     if not key.startswith(family + ".") or len(key) <= len(family) + 1:
         raise RegistryError(f"key {key!r} must look like '{family}.<variant>'")
     devices = tuple(devices)
@@ -114,7 +117,7 @@ def register(
     def decorator(build_fn: BuildFn) -> BuildFn:
         if key in _REGISTRY:
             raise RegistryError(
-                f"duplicate implementation key {key!r} from {_current_source} "
+                f"duplicate implementation key {key!r} from {_families.current_source()} "
                 f"(already registered by {_REGISTRY[key].source})"
             )
         doc = (build_fn.__doc__ or "").strip().splitlines()
@@ -128,7 +131,7 @@ def register(
             max_layers=max_layers,
             bidirectional=bidirectional,
             training=training,
-            source=_current_source,
+            source=_families.current_source(),
         )
         return build_fn
 
@@ -153,33 +156,31 @@ def _load_builtins() -> None:
     _loaded_builtins = True
     package = importlib.import_module("implementations")
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in ("registry", "families"):
+        # families registers on import; kernels/ holds the optional adapters, loaded as entry points
+        if info.name.startswith("_") or info.name in ("registry", "families") or info.ispkg:
             continue
         importlib.import_module(f"implementations.{info.name}")
 
 
 def _load_entry_points() -> None:
-    global _loaded_entry_points, _current_source
+    global _loaded_entry_points
     if _loaded_entry_points:
         return
     _loaded_entry_points = True
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        _current_source = f"entry point {ep.name} ({ep.value})"
         try:
-            ep.load()
-        except RegistryError:
-            raise
+            with _families.loading(f"entry point {ep.name} ({ep.value})"):
+                ep.load()
+        except RegistryError as exc:
+            raise RegistryError(f"plugin entry point {ep.value!r}: {exc}") from exc
         except Exception as exc:  # a broken third-party package must not take rnnbench down silently
             raise RegistryError(f"plugin entry point {ep.value!r} failed to load: {exc}") from exc
-        finally:
-            _current_source = "builtin"
 
 
 def load_plugin(path: str | Path) -> None:
     """Import a plugin file; its @register calls add to the registry. Errors name the file."""
-    global _current_source
     _load_builtins()
     path = Path(path)
     if not path.is_file():
@@ -191,18 +192,16 @@ def load_plugin(path: str | Path) -> None:
     if spec is None or spec.loader is None:
         raise RegistryError(f"plugin {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
-    _current_source = f"plugin {path}"
     try:
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        with _families.loading(f"plugin {path}"):
+            spec.loader.exec_module(module)
     except RegistryError as exc:
         sys.modules.pop(module_name, None)
         raise RegistryError(f"plugin {path}: {exc}") from exc
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise RegistryError(f"plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
-    finally:
-        _current_source = "builtin"
 
 
 def all() -> list[Implementation]:  # noqa: A001 - the public contract names it `all`
@@ -217,6 +216,18 @@ def get(key: str) -> Implementation:
         if impl.key == key:
             return impl
     raise RegistryError(f"unknown implementation {key!r}; see 'rnnbench list'")
+
+
+def baseline(family: str) -> str | None:
+    """The key speedups in `family` are measured against: the family's own choice when it is registered, else
+    "<family>.native" when there is one, else the family's first registered implementation (None: it has none)."""
+    all()
+    keys = [key for key, impl in _REGISTRY.items() if impl.family == family]
+    chosen = get_family(family).baseline
+    for candidate in (chosen, f"{family}.native"):
+        if candidate in keys:
+            return candidate
+    return keys[0] if keys else None
 
 
 def match(patterns: Iterable[str]) -> list[Implementation]:

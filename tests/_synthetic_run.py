@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.results.schema import COLUMNS
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "mingru": 2, "minlstm": 3}
 # impl -> (per-step overhead in s, matmul efficiency): native is fast, the loops pay Python per step
 SPEED = {"native": (4e-6, 0.45), "premul_loop": (1.2e-5, 0.9), "scripted": (3e-6, 0.3), "compiled": (5e-6, 0.6)}
 MEMORY = {"native": 1.0, "premul_loop": 1.6, "scripted": 1.25, "compiled": 1.1}
@@ -217,6 +217,26 @@ def synthetic_report(tmp_path_factory) -> Path:
         write_synthetic_run(run_dir, top_ops=True)
         _built["synthetic"] = build_report(run_dir, root / "reports" / run_dir.name)
     return _built["synthetic"]
+
+
+def scan_report(tmp_path_factory) -> Path:
+    """minGRU's loop against its parallel scan over seq_len: the scan has a fixed cost, then wins; its error grows."""
+    if "scan" not in _built:
+        from bench.render.report import build_report
+
+        root = tmp_path_factory.mktemp("scan")
+        run_dir = root / "results" / "scan"
+        frame = write_synthetic_run(run_dir, families=("mingru",), impls=("loop", "scan"), modes=("inference",),
+                                    seq_lens=(16, 64, 256, 1024), failures=False)  # fmt: skip
+        scan = frame["impl"].eq("scan")
+        frame.loc[scan, "median_s"] = 1e-3 + frame.loc[scan, "seq_len"] * 2e-7 * frame.loc[scan, "batch"]
+        frame.loc[scan, "rel_err"] = 1e-7 * frame.loc[scan, "seq_len"] / 16
+        frame[["ci_low_s", "ci_high_s"]] = frame[["median_s"]].to_numpy() * [0.98, 1.02]
+        frame.to_parquet(run_dir / "measurements.parquet", index=False)
+        meta = json.loads((run_dir / "run.json").read_text())
+        (run_dir / "run.json").write_text(json.dumps(meta | {"baselines": {"mingru": "loop"}}))
+        _built["scan"] = build_report(run_dir, root / "reports" / "scan")
+    return _built["scan"]
 
 
 def hostile_report(tmp_path_factory, cli) -> tuple[Path, object]:

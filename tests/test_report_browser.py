@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _chromium import Chromium, find_browser
-from _synthetic_run import HOSTILE_KEY, hostile_report, synthetic_report
+from _synthetic_run import HOSTILE_KEY, hostile_report, scan_report, synthetic_report
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER = find_browser()
@@ -52,7 +52,7 @@ def _top(browser: Chromium, selector: str) -> float:
 def test_synthetic_report_loads_clean_with_failures_on_top(browser, tmp_path_factory, tmp_path):
     path = synthetic_report(tmp_path_factory)
     widths = _load(browser, path)
-    assert len(widths) == 7 and all(width > 300 for width in widths)
+    assert len(widths) == 8 and all(width > 300 for width in widths)  # the 8th: numeric drift over seq_len
     assert browser.evaluate("document.querySelectorAll('#verdict-table tbody tr').length") == 48
     # the failed case is above the verdict, the verdict above the plots, all within the first screens
     assert _top(browser, "#attention") < _top(browser, "#verdict") < _top(browser, "#plots")
@@ -66,6 +66,25 @@ def test_synthetic_report_loads_clean_with_failures_on_top(browser, tmp_path_fac
     )
     assert len(median) > 100 and median == sorted(median)
     _screenshot(browser, tmp_path, "report-synthetic")
+
+
+def test_scan_report_shows_where_the_scan_starts_to_win_and_its_drift(browser, tmp_path_factory, tmp_path):
+    path = scan_report(tmp_path_factory)
+    widths = _load(browser, path)
+    assert all(width > 300 for width in widths)
+    rows = browser.evaluate(
+        "Array.from(document.querySelectorAll('#crossover-table tbody tr')).map(r => r.innerText.split('\\t'))"
+    )
+    # synthetic: the loop costs 10 µs per step + its matmuls, the scan 1 ms + 0.2 µs per step and sequence, so
+    # at b1 h64 the loop's 2.95 ms first exceed the scan's 1.05 ms at T=256; at b16 h256 the scan wins from T=16
+    assert {(r[2], r[3], r[4], r[5]) for r in rows} == {
+        ("b1 i64 h64", "scan", "loop", "256"), ("b1 i64 h256", "scan", "loop", "64"),
+        ("b16 i64 h64", "scan", "loop", "64"), ("b16 i64 h256", "scan", "loop", "≤ 16 (every seq_len)"),
+    }  # fmt: skip
+    assert all(r[6].startswith("×") and r[7].startswith("×") and r[8] == "16, 64, 256, 1024" for r in rows)
+    assert browser.evaluate("!!document.querySelector('#drift img')")
+    assert "speedup vs baseline" in browser.evaluate("document.querySelector('#verdict-table thead').innerText")
+    _screenshot(browser, tmp_path, "report-scan")
 
 
 def test_hostile_names_are_shown_as_text_and_run_nothing(browser, tmp_path_factory, tmp_path, cli):

@@ -42,3 +42,13 @@ def test_no_baseline_gives_nan_speedup_and_empty_runs_are_fine():
     best = fastest_per_shape(_frame([("premul_loop", {"status": "ok", "median_s": 1.0, "correct": True})]))
     assert math.isnan(best["speedup"].iloc[0])
     assert fastest_per_shape(_frame([("x", {"status": "error", "median_s": None, "correct": None})])).empty
+
+
+def test_fastest_per_shape_measures_each_family_against_its_own_baseline():
+    rows = [("mingru", "loop", 4.0), ("mingru", "scan", 1.0), ("lstm", "native", 2.0), ("lstm", "fused_loop", 1.0)]
+    frame = pd.DataFrame(
+        [{**SHAPE, "family": f, "key": f"{f}.{i}", "case_id": f"{f}.{i}", "impl": i, "status": "ok",
+          "median_s": m, "correct": True} for f, i, m in rows]
+    )  # fmt: skip
+    best = fastest_per_shape(frame, {"mingru": "loop"}).set_index("family")
+    assert best.loc["mingru", "speedup"] == 4.0 and best.loc["lstm", "speedup"] == 2.0  # lstm: "native"

@@ -26,14 +26,16 @@ def ranked_per_shape(frame: pd.DataFrame):
         yield shape, group, group[is_usable.loc[group.index]].sort_values("median_s", kind="stable")
 
 
-def fastest_per_shape(frame: pd.DataFrame, baseline: str = BASELINE_VARIANT) -> pd.DataFrame:
-    """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`."""
+def fastest_per_shape(frame: pd.DataFrame, baseline: str | dict[str, str] = BASELINE_VARIANT) -> pd.DataFrame:
+    """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`
+    (a variant, or family -> variant, BASELINE_VARIANT for families it does not name)."""
     rows = []
     for shape, _, ranked in ranked_per_shape(frame):
         if ranked.empty:
             continue
         best = ranked.iloc[0]
-        base = ranked[ranked["impl"] == baseline]
+        chosen = baseline if isinstance(baseline, str) else baseline.get(best["family"], BASELINE_VARIANT)
+        base = ranked[ranked["impl"] == chosen]
         base_median = float(base["median_s"].iloc[0]) if len(base) else float("nan")
         rows.append(
             {

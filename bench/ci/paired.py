@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.analysis.summary import status_counts
 from bench.errors import UsageError
-from bench.plan.cases import Case, describe_implementations
+from bench.plan.cases import Case, describe_implementations, family_baselines
 from bench.plan.spec import SweepSpec
 from bench.results import store
 from bench.run.pooling import pool_rows
@@ -46,6 +46,7 @@ def _create_runs(
             {**environment, **sources[side]},
             pairing=pairing,
             implementations=implementations,
+            baselines=family_baselines(),
         )
         dirs[side] = store.create_run(out, run_ids[side], meta)
     return dirs

@@ -8,12 +8,41 @@ import json
 from bench.render.terminal import format_table
 from implementations import registry
 
-HELP = "list every registered implementation (key, family, devices, dtypes, what it is)"
+HELP = "list every registered implementation (key, family, devices, dtypes, what it is) and the families"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--impl", action="append", default=None, metavar="GLOB", help="only keys matching")
+    parser.add_argument("--families", action="store_true", help="list the families instead")
+
+
+def _family_row(family: registry.Family) -> dict:
+    return {
+        "family": family.name,
+        "reference": getattr(family.module_class, "__name__", repr(family.reference)),
+        "state": list(family.state_names),
+        "baseline": registry.baseline(family.name),
+        "implementations": sum(impl.family == family.name for impl in registry.all()),
+        "tolerances": dict(family.tolerances),
+        "description": family.description,
+        "source": family.source,
+    }
+
+
+def _families(as_json: bool) -> int:
+    rows = [_family_row(family) for family in registry.all_families()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [
+        [r["family"], r["reference"], ",".join(r["state"]), r["baseline"] or "-", str(r["implementations"]),
+         r["source"], r["description"]]
+        for r in rows
+    ]  # fmt: skip
+    print(format_table(["family", "reference", "state", "baseline", "impls", "source", "description"], table))
+    print(f"\n{len(rows)} families")
+    return 0
 
 
 def _row(impl: registry.Implementation) -> dict:
@@ -32,6 +61,9 @@ def _row(impl: registry.Implementation) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.families:
+        registry.all()  # built-ins and entry points first: their families too
+        return _families(args.json)
     impls = registry.match(args.impl) if args.impl else registry.all()
     rows = [_row(impl) for impl in impls]
     if args.json:
@@ -50,5 +82,6 @@ def run(args: argparse.Namespace) -> int:
             [r["key"], ",".join(r["devices"]), ",".join(r["dtypes"]), " ".join(limits) or "-", r["description"]]
         )
     print(format_table(["key", "devices", "dtypes", "limits", "description"], table))
-    print(f"\n{len(rows)} implementations")
+    families = sorted({r["family"] for r in rows})
+    print(f"\n{len(rows)} implementations of {len(families)} families ({', '.join(families)}); see --families")
     return 0

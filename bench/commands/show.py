@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 
 from bench.render.summary_text import render_summary
-from bench.results.vocabulary import BASELINE_VARIANT
 
-HELP = "summarize a run: fastest implementation per shape, speedup over native, failures"
+HELP = "summarize a run: fastest implementation per shape, speedup over each family's baseline, failures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="results/<run_id>")
     parser.add_argument(
-        "--baseline", default=BASELINE_VARIANT, help=f"variant speedups are measured against ({BASELINE_VARIANT})"
+        "--baseline",
+        default=None,
+        help="variant speedups are measured against (default: each family's own, as the run recorded it: "
+        "native for nn.RNN/LSTM/GRU)",
     )
 
 

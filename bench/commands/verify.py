@@ -23,7 +23,6 @@ from bench.results.vocabulary import MISSING, shape_label
 from bench.run.progress import bar_size  # tqdm sizing that also works on 0x0 pseudo-terminals
 from bench.worker.correctness import TOLERANCES, check
 from implementations import registry
-from implementations.families import FAMILIES
 
 HELP = "check implementations against the float64 reference (outputs, final states, all gradients)"
 
@@ -34,7 +33,7 @@ def _is_compiled(impl: registry.Implementation) -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--impl", action="append", default=None, metavar="GLOB", help="only keys matching (repeatable)")
-    parser.add_argument("--family", choices=list(FAMILIES), help="only this family")
+    parser.add_argument("--family", metavar="NAME", help="only this family (see 'rnnbench list --families')")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument(
         "--dtype", default="float32", help=f"comma-separated, of {', '.join(TOLERANCES)} (default float32)"
@@ -59,6 +58,7 @@ def _parse(args: argparse.Namespace) -> tuple[list[registry.Implementation], str
         raise UsageError(f"--json: directory {args.json.parent} does not exist")
     impls = registry.match(args.impl) if args.impl else registry.all()
     if args.family:
+        registry.get_family(args.family)  # an unknown family is an error naming the known ones
         impls = [impl for impl in impls if impl.family == args.family]
         if not impls:
             raise UsageError(f"no selected implementation is of family {args.family}")

@@ -41,7 +41,7 @@ from bench.results import store
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "bench" / "experiments" / "slowdown.py"
-FAMILIES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+ROTATION = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the order repetitions rotate the factors in (kept for --analyze)
 FACTORS = (0.0, 0.05, 0.10, 0.25)
 ALPHA, ASV_P, ASV_FACTOR, PLAIN = 0.01, 0.002, 1.1, 0.10
 RULES = {  # column -> heading
@@ -54,9 +54,17 @@ RULES = {  # column -> heading
 }
 
 
+def gate_families() -> tuple[str, ...]:
+    """The families the gate's sweep (--impl *.native) times: those whose baseline is their `native`."""
+    from implementations import registry
+
+    names = [f.name for f in registry.all_families() if registry.baseline(f.name) == f"{f.name}.native"]
+    return tuple(sorted(names, key=lambda n: (ROTATION.index(n) if n in ROTATION else len(ROTATION), n)))
+
+
 def factors_for(rep: int) -> dict[str, float]:
     """Family -> slowdown in repetition `rep`: a rotation, so each family meets each factor."""
-    return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(FAMILIES)}
+    return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(gate_families())}
 
 
 PAIRED_RUNS = ({"pairing": {"id": "rep", "side": "base"}}, {"pairing": {"id": "rep", "side": "new"}})

@@ -106,3 +106,11 @@ def describe_implementations(implementations, cases) -> dict[str, dict]:
         for impl in implementations
         if impl.key in keys
     }
+
+
+def family_baselines() -> dict[str, str]:
+    """Family -> the variant its speedups are measured against, recorded in run.json for show and the report."""
+    from implementations import registry
+
+    chosen = {family.name: registry.baseline(family.name) for family in registry.all_families()}
+    return {name: key.split(".", 1)[1] for name, key in chosen.items() if key}

@@ -1,8 +1,8 @@
-"""Analytic FLOP counts. Pure arithmetic: the matmuls of an RNN dominate, so only they are counted."""
+"""Analytic FLOP counts, from each family's own formula (`Family.flops`, one forward); x3 for training."""
 
 from __future__ import annotations
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
+from implementations.families import get_family
 
 
 def rnn_flops(
@@ -14,21 +14,13 @@ def rnn_flops(
     num_layers: int = 1,
     bidirectional: bool = False,
     training: bool = False,
-) -> int:
-    """2*G*hidden*(input+hidden)*batch*seq_len per layer and direction; x3 for forward + backward.
-
-    Layers after the first read the previous layer's output, of width hidden*directions.
-    """
-    gates = GATES[family]
-    directions = 2 if bidirectional else 1
-    total = 0
-    for layer in range(num_layers):
-        layer_input = input_size if layer == 0 else hidden_size * directions
-        total += 2 * gates * hidden_size * (layer_input + hidden_size) * batch * seq_len * directions
-    return total * 3 if training else total
+) -> float:
+    """The family's count of one forward (the matmuls, for the built-in families); x3 for forward + backward."""
+    forward = get_family(family).flops(batch, seq_len, input_size, hidden_size, num_layers, bidirectional)
+    return forward * 3 if training else forward
 
 
-def case_flops(case) -> int:
+def case_flops(case) -> float:
     return rnn_flops(
         case.family,
         case.batch,

@@ -82,8 +82,12 @@ def merge_runs(parts: list[tuple[dict, pd.DataFrame]], run_id: str) -> tuple[dic
     merged["run_id"] = run_id
     environments = [meta.get("environment", {}) for meta, _ in parts]
     peaks: dict = {}
+    baselines: dict = {}
+    described: dict = {}
     for meta, _ in parts:
         peaks.update(meta.get("peak_flops_per_s") or {})
+        baselines.update(meta.get("baselines") or {})
+        described.update(meta.get("implementations") or {})
     statuses = {meta.get("status") for meta, _ in parts}
     counts = {(meta.get("shard") or {}).get("count") for meta, _ in parts}
     indexes = {(meta.get("shard") or {}).get("index") for meta, _ in parts}
@@ -105,6 +109,8 @@ def merge_runs(parts: list[tuple[dict, pd.DataFrame]], run_id: str) -> tuple[dic
         "status": "complete" if statuses == {"complete"} and not missing else "incomplete",
         "missing_shards": missing,
         "peak_flops_per_s": peaks,
+        "baselines": baselines,
+        "implementations": described,
         "counts": {str(k): int(v) for k, v in merged["status"].value_counts().items()} if len(merged) else {},
     }
     return meta, merged

@@ -8,9 +8,14 @@ from bench.results import store
 from bench.results.vocabulary import BASELINE_VARIANT, MISSING, format_seconds, shape_label
 
 
-def render_summary(run_dir, baseline: str = BASELINE_VARIANT) -> str:
-    """A run's summary as `rnnbench show` and `rnnbench sweep` print it."""
+def render_summary(run_dir, baseline: str | None = None) -> str:
+    """A run's summary as `rnnbench show` and `rnnbench sweep` print it.
+
+    Speedups are over `baseline` (a variant), else over each family's baseline as the run recorded it.
+    """
     meta = store.read_meta(run_dir)
+    if baseline is None:
+        baseline = meta.get("baselines") or {}
     frame = store.read_measurements(run_dir)
     colored = use_color()
     lines = [
@@ -50,7 +55,7 @@ def _cpu(host: dict | None) -> str:
     return f", {model}" if model else ""
 
 
-def _fastest(frame, baseline: str, colored: bool, where: str = "in this run") -> list[str]:
+def _fastest(frame, baseline: str | dict, colored: bool, where: str = "in this run") -> list[str]:
     """The fastest-per-shape table (bench.analysis.summary's rule) as terminal lines."""
     best = fastest_per_shape(frame, baseline)
     if len(best):
@@ -75,9 +80,15 @@ def _fastest(frame, baseline: str, colored: bool, where: str = "in this run") ->
             )
         return [
             format_table(
-                ["family", "mode", "dtype", "shape", "fastest", "median", baseline, "speedup", "impls"],
+                ["family", "mode", "dtype", "shape", "fastest", "median", _heading(baseline), "speedup", "impls"],
                 table,
                 align_right=(5, 6, 7, 8),
             ),
         ]
     return [f"no successful, correct case {where}"]
+
+
+def _heading(baseline: str | dict) -> str:
+    if isinstance(baseline, str):
+        return baseline
+    return "baseline" if set(baseline.values()) - {BASELINE_VARIANT} else BASELINE_VARIANT

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.analysis.summary import status_counts
 from bench.errors import UsageError
-from bench.plan.cases import describe_implementations, expand
+from bench.plan.cases import describe_implementations, expand, family_baselines
 from bench.plan.shard import select_shard, shard_run_id
 from bench.plan.spec import SweepSpec, spec_from_dict
 from bench.results import store
@@ -121,6 +121,7 @@ def _open_run(request: SweepRequest, threads: int, cases) -> tuple[Path, str]:
         request.executor,
         collect(threads),
         implementations=describe_implementations(registry.all(), cases),
+        baselines=family_baselines(),
     )
     return store.create_run(request.out, run_id, meta), run_id
 

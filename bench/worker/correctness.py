@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from bench.plan.cases import DTYPES
 from bench.worker.workload import matmul_precision
 from implementations import registry
-from implementations.families import make_inputs, make_reference
+from implementations.families import Family, family_of, make_inputs, make_reference
 
 # Norm-wise relative tolerance per dtype. The loops differ from the reference only by rounding: each matmul and
 # gate op adds about one unit roundoff u (2^-53, 2^-24, 2^-11 for tf32's 10-bit mantissa, 2^-9 bf16, 2^-11 fp16)
@@ -65,8 +65,9 @@ def _states(state) -> list[Tensor]:
     return list(state) if isinstance(state, tuple) else [state]
 
 
-def _state_names(reference: nn.Module) -> list[str]:
-    return ["h_n", "c_n"] if isinstance(reference, nn.LSTM) else ["h_n"]
+def tolerance(family: Family, dtype: str) -> float:
+    """The family's own tolerance for `dtype` where it states one, else the per-dtype one above."""
+    return family.tolerances.get(dtype, TOLERANCES[dtype])
 
 
 def model_parameters(model: nn.Module, reference: nn.Module) -> tuple[dict[str, nn.Parameter], dict[str, str]]:
@@ -110,19 +111,21 @@ def check_model(
     """Run an already-built model and the float64 reference on the same fresh random inputs; compare."""
     if dtype not in TOLERANCES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(TOLERANCES)}")
-    tolerance = TOLERANCES[dtype]
+    family = family_of(reference)
+    limit = tolerance(family, dtype)
     torch_dtype = DTYPES[dtype]
     if any(p.dtype != torch.float64 or p.device.type != "cpu" for p in reference.parameters()):
         reference = copy.deepcopy(reference).to(device="cpu", dtype=torch.float64)
     ref_x, ref_state = make_inputs(reference, batch, seq_len, seed=seed + 1, requires_grad=gradients)
     ref_inputs = [ref_x, *_states(ref_state)]
-    names = ["output", *_state_names(reference)]
+    names = ["output", *(f"{name}_n" for name in family.state_names)]
+    input_names = ["grad x", *(f"grad {name}0" for name in family.state_names)]
     with torch.set_grad_enabled(gradients):
         ref_output, ref_final = reference(ref_x, ref_state)
     ref_outs = [ref_output, *_states(ref_final)]
 
     inputs = [t.detach().to(device=device, dtype=torch_dtype).requires_grad_(gradients) for t in ref_inputs]
-    state = tuple(inputs[1:]) if len(inputs) == 3 else inputs[1]
+    state = tuple(inputs[1:]) if len(inputs) > 2 else inputs[1]
     with matmul_precision(dtype), torch.set_grad_enabled(gradients):
         output, final = model(inputs[0], state)
     outs = [output, *_states(final)]
@@ -144,8 +147,8 @@ def check_model(
                 [u.to(device=device, dtype=torch_dtype) for u in upstream],
                 allow_unused=True,
             )
-        got = dict(zip(["grad x", "grad h0", "grad c0"][: len(inputs)] + [f"grad {n}" for n in params], grads))
-        ref_names = ["grad x", "grad h0", "grad c0"][: len(inputs)] + [f"grad {n}" for n in ref_params]
+        got = dict(zip(input_names + [f"grad {n}" for n in params], grads))
+        ref_names = input_names + [f"grad {n}" for n in ref_params]
         compared += [(name, got.get(name), ref) for name, ref in zip(ref_names, ref_grads)]
 
     errors = [(name, *_errors(got, ref)) for name, got, ref in compared]
@@ -154,18 +157,18 @@ def check_model(
     rel_err = max(e[2] for e in forward_errors)
     grad_rel_err = max(e[2] for e in errors[n_forward:]) if gradients else None
     worst_name, _, worst_rel = max(errors, key=lambda e: e[2])
-    correct = all(e[2] <= tolerance for e in errors)
+    correct = all(e[2] <= limit for e in errors)
     if correct:
-        message = f"ok: worst {worst_name} rel err {worst_rel:.2e} <= {tolerance:.0e}"
+        message = f"ok: worst {worst_name} rel err {worst_rel:.2e} <= {limit:.0e}"
     elif worst_name in problems:
         message = f"{worst_name}: {problems[worst_name]}"
     elif not math.isfinite(worst_rel):
         message = f"{worst_name} is missing, mis-shaped, NaN or Inf"
     else:
-        over = worst_rel / tolerance
+        over = worst_rel / limit
         times = f"{over:,.0f}" if over >= 10 else f"{over:.2f}"
-        message = f"{worst_name} rel err {worst_rel:.2e} is {times}x the {dtype} tolerance {tolerance:.0e}"
-    return CheckResult(max_abs_err, rel_err, grad_rel_err, correct, tolerance, worst_name, message)
+        message = f"{worst_name} rel err {worst_rel:.2e} is {times}x the {dtype} tolerance {limit:.0e}"
+    return CheckResult(max_abs_err, rel_err, grad_rel_err, correct, limit, worst_name, message)
 
 
 def check(

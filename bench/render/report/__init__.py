@@ -7,8 +7,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bench.analysis import crossover
 from bench.errors import UsageError
-from bench.render.report import context, data, html
+from bench.render.report import context, crossings, data, html
 
 __all__ = ["build_report", "default_out_dir"]
 TOP_OPS_CASES = 24  # profiled cases shown in full; the rest are in top_ops.parquet
@@ -41,8 +42,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from exc
-    df = data.prepare(run.measurements, run.meta.get("peak_flops_per_s"))
+    df = data.prepare(run.measurements, run.meta.get("peak_flops_per_s"), run.meta.get("baselines"))
     verdict = data.verdict(df)
+    crossover_table = crossover.crossover(df)
     colors = plots.palette(df["impl"].astype(str).unique().tolist())
     copied_csv = _copy_csv(run, out_dir)
     page = {
@@ -58,7 +60,11 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "correctness": context.correctness(df),
         "implementations": context.implementations(df, colors, _descriptions(run.meta)),
         "implementations_unmeasured": context.unmeasured_implementations(df),
-        "figures": plots.figures(df, verdict, colors),
+        "crossover": crossings.rows(crossover_table),
+        "figures": [
+            *plots.figures(df, verdict, colors),
+            *filter(None, [crossings.drift_figure(crossover.drift(df), plots.hue_of(colors))]),
+        ],
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,
         "top_ops_shown": TOP_OPS_CASES,
         "columns": [header for header, _, _ in context.TABLE_COLUMNS],

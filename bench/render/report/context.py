@@ -48,7 +48,7 @@ TABLE_COLUMNS = [
     ("throughput", "tokens_per_s", lambda v: fmt_rate(v, "tok/s")),
     ("achieved", "achieved_flops_per_s", lambda v: fmt_rate(v, "FLOP/s")),
     ("efficiency", "efficiency_pct", lambda v: "—" if pd.isna(v) else f"{v:.1f} %"),
-    ("vs native", "speedup", fmt_speedup),
+    ("vs baseline", "speedup", fmt_speedup),
     ("max abs err", "max_abs_err", fmt_sci),
     ("rel err", "rel_err", fmt_sci),
     ("grad rel err", "grad_rel_err", fmt_sci),
@@ -156,13 +156,30 @@ def messages(df: pd.DataFrame) -> list[str]:
         out.append("No case produced a correct measurement: nothing to compare. The failures below say why.")
     elif len(measured) == 1:
         out.append("Only one case was measured: there is nothing to compare it with.")
-    if not df.empty and not df["impl"].eq(data.BASELINE).any():
-        out.append(
-            f"This run has no '{data.BASELINE}' implementation: speedups over {data.BASELINE} cannot be computed; "
-            "the verdict still ranks the implementations that ran."
-        )
-    elif not df.empty and not df[df["impl"].eq(data.BASELINE)]["status"].eq("ok").any():
-        out.append(f"No '{data.BASELINE}' case was measured: speedups over {data.BASELINE} cannot be computed.")
+    if not df.empty:
+        out += _baseline_messages(df)
+    return out
+
+
+def _baseline_messages(df: pd.DataFrame) -> list[str]:
+    """One sentence per baseline that is absent, or never measured, in the families that use it."""
+    absent: dict[str, list[str]] = {}
+    unmeasured: dict[str, list[str]] = {}
+    for family, rows in df.groupby("family", sort=True):
+        base, chosen = rows["baseline"].iloc[0], data.is_baseline(rows)
+        if not chosen.any():
+            absent.setdefault(base, []).append(str(family))
+        elif not rows[chosen]["status"].eq("ok").any():
+            unmeasured.setdefault(base, []).append(str(family))
+    out = [
+        f"This run has no '{base}' implementation ({', '.join(fams)}): speedups over {base} cannot be computed; "
+        "the verdict still ranks the implementations that ran."
+        for base, fams in absent.items()
+    ]
+    out += [
+        f"No '{base}' case was measured ({', '.join(fams)}): speedups over {base} cannot be computed."
+        for base, fams in unmeasured.items()
+    ]
     return out
 
 
@@ -176,7 +193,8 @@ def verdict_rows(table: pd.DataFrame) -> list[dict]:
                 "shape": r["shape"],
                 "fastest": fmt_plain(r["fastest"]) if r["n_usable"] else "no correct measurement",
                 "median": fmt_seconds(r["median_s"]),
-                "native": fmt_seconds(r["native_median_s"]),
+                "baseline": fmt_seconds(r["baseline_median_s"]),
+                "baseline_name": fmt_plain(r["baseline"]),
                 "speedup": fmt_speedup(r["speedup"]),
                 "speedup_class": speedup_class(r["speedup"]),
                 "speedup_sort": sort_value(r["speedup"]),

@@ -18,7 +18,7 @@ SHAPE_COLUMNS = list(SHAPE_FIELDS)
 SETTING_COLUMNS = ["family", "device", "dtype", "mode"]
 GROUP_COLUMNS = SETTING_COLUMNS + SHAPE_COLUMNS
 REQUIRED_COLUMNS = ["key", "family", "impl", "device", "dtype", "mode", *SHAPE_COLUMNS, "status"]
-BASELINE = BASELINE_VARIANT
+BASELINE = BASELINE_VARIANT  # for families the run's "baselines" do not name
 NOT_OK_ORDER = [*FAILED_STATUSES, "skipped"]
 
 
@@ -82,9 +82,22 @@ def _num(df: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(np.nan, index=df.index, dtype=float)
 
 
-def prepare(measurements: pd.DataFrame, peak_flops_per_s: dict | None = None) -> pd.DataFrame:
-    """The measurements with what a reader compares: tokens/s, efficiency in %, speedup over native."""
+def baseline_impls(df: pd.DataFrame, baselines: dict | None = None) -> pd.Series:
+    """Each row's family baseline variant: run.json's "baselines" (family -> variant), else BASELINE."""
+    chosen = baselines or {}
+    return pd.Series([chosen.get(family, BASELINE) for family in df["family"]], index=df.index, dtype=object)
+
+
+def is_baseline(df: pd.DataFrame) -> pd.Series:
+    return df["impl"].eq(df["baseline"]) if "baseline" in df.columns else df["impl"].eq(BASELINE)
+
+
+def prepare(
+    measurements: pd.DataFrame, peak_flops_per_s: dict | None = None, baselines: dict | None = None
+) -> pd.DataFrame:
+    """The measurements with what a reader compares: tokens/s, efficiency in %, speedup over the baseline."""
     df = measurements.copy()
+    df["baseline"] = baseline_impls(df, baselines)
     for column in COLUMNS:  # a run written by an older rnnbench may lack a column: show it as missing
         if column not in df.columns:
             df[column] = None
@@ -101,10 +114,10 @@ def prepare(measurements: pd.DataFrame, peak_flops_per_s: dict | None = None) ->
         peak = (df["device"].astype(str) + "/" + df["dtype"].astype(str)).map(peak_flops_per_s)
         df["efficiency"] = achieved / pd.to_numeric(peak, errors="coerce")
     df["efficiency_pct"] = df["efficiency"] * 100.0
-    baseline = df[ok & df["impl"].eq(BASELINE)].drop_duplicates(GROUP_COLUMNS)
-    baseline = baseline.set_index(GROUP_COLUMNS)["median_s"].rename("native_median_s")
+    baseline = df[ok & is_baseline(df)].drop_duplicates(GROUP_COLUMNS)
+    baseline = baseline.set_index(GROUP_COLUMNS)["median_s"].rename("baseline_median_s")
     df = df.join(baseline, on=GROUP_COLUMNS)
-    df["speedup"] = (df["native_median_s"] / df["median_s"]).where(ok)
+    df["speedup"] = (df["baseline_median_s"] / df["median_s"]).where(ok)
     df["shape"] = shape_labels(df)
     return df
 
@@ -143,12 +156,13 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
                 )
             else:
                 row.update(runner_up=None, runner_up_ratio=np.nan, clear_win=None)
-        native = cases[cases["impl"].eq(BASELINE) & cases["status"].eq("ok")]
-        row["native_median_s"] = native["median_s"].iloc[0] if len(native) else np.nan
-        row["speedup"] = row["native_median_s"] / row["median_s"] if row["n_usable"] else np.nan
+        base = cases[is_baseline(cases) & cases["status"].eq("ok")]
+        row["baseline"] = cases["baseline"].iloc[0] if "baseline" in cases.columns else BASELINE
+        row["baseline_median_s"] = base["median_s"].iloc[0] if len(base) else np.nan
+        row["speedup"] = row["baseline_median_s"] / row["median_s"] if row["n_usable"] else np.nan
         rows.append(row)
     columns = [*GROUP_COLUMNS, "shape", "n_impls", "n_usable", "fastest", "fastest_key", "median_s"]
-    columns += ["runner_up", "runner_up_ratio", "clear_win", "native_median_s", "speedup"]
+    columns += ["runner_up", "runner_up_ratio", "clear_win", "baseline", "baseline_median_s", "speedup"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 

@@ -72,6 +72,11 @@ def figures(df: pd.DataFrame, verdict: pd.DataFrame, colors: dict[str, str]) -> 
     return out
 
 
+def hue_of(colors: dict[str, str]) -> dict[str, str]:
+    """Colours keyed by the label a plot shows."""
+    return {_safe(k): v for k, v in colors.items()}
+
+
 def _safe(text: object) -> str:
     """Matplotlib reads text between two `$` as math; labels from a run are shown literally."""
     return str(text).replace("$", r"\$")
@@ -268,7 +273,7 @@ def _efficiency(part, hue, where, tag):
 def _speedup_heatmap(verdict, where, tag):
     decided = verdict[verdict["speedup"].notna()]
     if decided.empty or decided["n_usable"].max() < 2:
-        return None  # nothing to compare with native
+        return None  # nothing to compare with the baseline
     fixed = _heatmap_slice(decided)
     rows = data.select(decided, fixed)
     panels = sorted(rows.groupby(["mode", "family"]).groups)
@@ -311,11 +316,17 @@ def _speedup_heatmap(verdict, where, tag):
     _place(fig, wspace=0.3, hspace=0.45)
     return Figure(
         f"speedup-{tag}",
-        f"Speedup of the fastest implementation over native — {where}",
-        f"Each cell: native median latency / the fastest correct implementation's, named in the cell, at "
-        f"{_slice_text(fixed)}. Green: an implementation beats native; ×1.00 native: native is fastest.",
+        f"Speedup of the fastest implementation over the family's baseline — {where}",
+        f"Each cell: the baseline's median latency ({_baselines_text(rows)}) / the fastest correct "
+        f"implementation's, named in the cell, at {_slice_text(fixed)}. Green: an implementation beats the "
+        f"baseline; ×1.00 and the baseline's name: the baseline is fastest.",
         _png(fig),
     )
+
+
+def _baselines_text(rows: pd.DataFrame) -> str:
+    pairs = rows[["family", "baseline"]].drop_duplicates().sort_values("family") if "baseline" in rows else None
+    return ", ".join(f"{f}: {b}" for f, b in pairs.itertuples(index=False)) if pairs is not None else data.BASELINE
 
 
 def _heatmap_slice(verdict: pd.DataFrame) -> dict:
