@@ -6,6 +6,7 @@ import argparse
 
 from bench.analysis.summary import fastest_per_shape, format_seconds, problems, status_counts
 from bench.render.terminal import color, format_table, use_color
+from bench.render.train_table import training_lines
 from bench.results import store
 
 HELP = "summarize a run: fastest implementation per shape, speedup over native, failures"
@@ -44,7 +45,11 @@ def render(run_dir, baseline: str = "native") -> str:
                 *_fastest(frame[frame["host"] == host], baseline, colored, "on this machine"),
             ]
     else:
-        lines += ["", *_fastest(frame, baseline, colored)]
+        trained = frame["task"].notna() if "task" in frame else frame["status"].isna() & False
+        if trained.any():
+            lines += ["", *training_lines(frame, colored)]
+        if not trained.any() or not trained.all():
+            lines += ["", *_fastest(frame[~trained], baseline, colored)]
     bad = problems(frame)
     if len(bad):
         lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]

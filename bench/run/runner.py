@@ -195,6 +195,11 @@ class Runner:
         row["wall_s"] = time.perf_counter() - start
         return {"failed": row}
 
+    def train(self, case: Case, task: str, steps: int, seed: int) -> dict:
+        """Train one implementation in the worker (bench/worker/training.py): {"row": ..., "curve": {...}}."""
+        reply = self._request(case, {"train": asdict(case), "task": task, "steps": steps, "seed": seed})
+        return {"row": reply["failed"], "curve": {}} if "failed" in reply else reply
+
     def profile(self, case: Case, **options) -> dict:
         """Profile a case in the worker (bench.worker.profiling.profile_request); in a sweep, after all timing."""
         message = {

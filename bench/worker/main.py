@@ -101,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             reply = profile_request(
                 Case(**request["profile"]), request["traces"], request["run_id"], **request.get("options", {})
             )
+        elif "train" in request:  # an implementation trained on a task: see bench/worker/training.py
+            from bench.worker.training import train_case
+
+            case = Case(**request["train"])
+            trained = train_case(case, request["task"], request["steps"], request["seed"], args.threads)
+            reply = {part: {k: _clean(v) for k, v in trained[part].items()} for part in ("row", "curve")}
         elif "pair" in request:
             from bench.worker.side_by_side import measure_pair
 
