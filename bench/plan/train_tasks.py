@@ -47,9 +47,12 @@ TASKS: dict[str, Task] = {
 }  # fmt: skip
 
 # Largest relative difference of a loss curve from its family's baseline, at any step, that still counts as the
-# same computation. float64: rounding (~1e-16 per op) compounded over the steps stays far below 1e-8, while a
-# gradient error of 1e-12 already exceeds it (see docs/training.md). float32: measured in docs/training.md.
-PARITY_TOLERANCES: dict[str, float] = {"float64": 1e-8, "float32": 1e-3}
+# same computation (measured in docs/training.md, sine_cosine, 60 steps). float64: the eager and compiled loops stay
+# within 2e-11 of native (rounding, ~1e-16 per op, compounded), so 1e-8 leaves 500x room. float32: the loops' curves
+# are up to 5.5e-3 off native's (rnn_relu, whose ReLU kinks amplify rounding; native's own float32 curve is 3.7e-3
+# off its float64 one), the other families up to 8.3e-4, over seeds 0-3: 2e-2 leaves ~4x room, while a wrong
+# equation changes the very first loss by far more.
+PARITY_TOLERANCES: dict[str, float] = {"float64": 1e-8, "float32": 2e-2}
 
 
 def sine_cosine_window(step: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
