@@ -44,7 +44,7 @@ def test_sine_cosine_window_is_the_tutorials():
 
 def test_resolve_fills_the_tasks_defaults():
     spec = resolve(TrainSpec(), task="adding")
-    assert (spec.steps, spec.seq_len, spec.target_loss) == (300, 50, 0.01)
+    assert (spec.steps, spec.seq_len, spec.target_loss) == (500, 50, 0.01)
     assert resolve(train_spec_from_dict({"impls": "lstm.*", "steps": 5})).impls == ("lstm.*",)
 
 

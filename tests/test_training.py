@@ -20,9 +20,9 @@ FAMILIES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 EAGER = ["native", "cell_loop", "premul_loop", "scratch_loop", "fused_loop", "script_premul", "script_scratch"]
 
 
-def _train(key: str, dtype: str = "float64", steps: int = 60, seq_len: int = 10, seed: int = 0) -> dict:
+def _train(key: str, dtype="float64", steps=60, seq_len=10, seed=0, device="cpu") -> dict:
     family, impl = key.split(".", 1)
-    case = Case(key, family, impl, "cpu", dtype, "training", 1, seq_len, 1, 32)
+    case = Case(key, family, impl, device, dtype, "training", 1, seq_len, 1, 32)
     reply = train_case(case, "sine_cosine", steps, seed, threads=1)
     assert reply["row"]["status"] == "ok", reply["row"].get("error")
     return reply["curve"]
@@ -52,6 +52,18 @@ def test_compiled_variants_train_like_native_in_float64(key):
     native = key.split(".")[0] + ".native"
     curves = {native: _train(native, steps=4, seq_len=3), key: _train(key, steps=4, seq_len=3)}
     assert parity(curve_frame(curves), "float64").set_index("key").loc[key, "correct"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_cuda_variants_train_like_native_in_float64():
+    """cuDNN's nn.LSTM as the baseline; the loops, the cuDNN-less module and the CUDA-graph replay against it."""
+    keys = ["lstm.native", "lstm.native_nocudnn", "lstm.premul_loop", "lstm.fused_loop", "lstm.cudagraph"]
+    curves = {key: _train(key, device="cuda") for key in keys}
+    checks = parity(curve_frame(curves), "float64").set_index("key")
+    assert checks["correct"].all(), checks[["loss_curve_rel_diff", "worst_step"]]
+    on_cpu = parity(curve_frame({"lstm.native": _train("lstm.native"), "lstm.x": curves["lstm.native"]}), "float64")
+    assert on_cpu.set_index("key").loc["lstm.x", "correct"]  # the same training, whatever the device
 
 
 def test_the_seed_makes_runs_repeatable(native_curves):

@@ -14,9 +14,10 @@ import pandas as pd
 
 from bench.analysis.stats import summarize
 from bench.plan.train_tasks import PARITY_TOLERANCES
+from bench.results.schema import TRAINING_COLUMNS
 
 BASELINE_IMPL = "native"
-CURVE_COLUMNS = ["key", "step", "loss", "wall_s", "step_s", "forward_s", "backward_s", "optimizer_s"]
+CURVE_COLUMNS = list(TRAINING_COLUMNS)
 
 
 def curve_frame(curves: dict[str, dict[str, list[float]]]) -> pd.DataFrame:

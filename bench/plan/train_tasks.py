@@ -41,7 +41,7 @@ TASKS: dict[str, Task] = {
         "the tutorials' task: sin(t) -> cos(t), one window per step, state carried between windows",
     ),
     "adding": Task(
-        "adding", 2, 32, 64, 50, 50, 1000, 0.01, 300, 0.01, False, "last",
+        "adding", 2, 32, 64, 50, 50, 1000, 0.01, 500, 0.01, False, "last",
         "the adding problem: sum of the two marked values of a (value, marker) sequence",
     ),
 }  # fmt: skip

@@ -75,4 +75,16 @@ COLUMNS: dict[str, str] = {
     "loss_curve_rel_diff": "rnnbench train: largest relative loss difference from the baseline's curve, any step",
 }
 
+# training.parquet (rnnbench train): one row per implementation and optimizer step
+TRAINING_COLUMNS: dict[str, str] = {
+    "key": "the implementation trained",
+    "step": "optimizer step, from 0",
+    "loss": "the task's loss at this step, before the optimizer's update",
+    "wall_s": "seconds since the start of training, at the end of this step",
+    "step_s": "forward_s + backward_s + optimizer_s",
+    "forward_s": "forward and loss (the first step includes any compilation)",
+    "backward_s": "zero_grad and backward",
+    "optimizer_s": "the optimizer's step",
+}
+
 STATUSES = ("ok", "skipped", "error", "timeout", "oom", "crashed")

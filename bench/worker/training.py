@@ -25,7 +25,8 @@ from bench.worker.memory import peak_extra_bytes
 from bench.worker.workload import matmul_precision
 from implementations import families, registry
 
-CURVE_COLUMNS = ("loss", "wall_s", "step_s", "forward_s", "backward_s", "optimizer_s")
+CURVE_COLUMNS = ("loss", "wall_s", "step_s", "forward_s", "backward_s", "optimizer_s")  # training.parquet's, less
+# key and step (bench/results/schema.py)
 
 
 def _map_state(state, fn):
@@ -51,8 +52,9 @@ class Trainee:
         if problems:
             raise ValueError(f"cannot train: {next(iter(problems.values()))}")
         self.optimizer = torch.optim.Adam([*params.values(), *self.head.parameters()], lr=task.lr)
-        self.zero_state = _map_state(probe_state, lambda s: torch.zeros(
-            s.shape[0], case.batch, *s.shape[2:], dtype=case.torch_dtype, device=case.device))  # fmt: skip
+        self.zero_state = _map_state(
+            probe_state, lambda s: torch.zeros(s.shape, dtype=case.torch_dtype, device=case.device)
+        )
         self.state = self.zero_state
 
     def _sync(self) -> None:
