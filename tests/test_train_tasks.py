@@ -55,6 +55,7 @@ def test_resolve_fills_the_tasks_defaults():
         ({"steps": 0}, "steps must be a positive integer"),
         ({"target_loss": 0.0}, "target loss must be a positive number"),
         ({"target_loss": -1.0}, "target loss must be a positive number"),
+        ({"target_loss": float("nan")}, "target loss must be a positive number"),
         ({"task": "adding", "seq_len": 20}, "adding takes seq_len 50 to 1000"),
         ({"dtype": "bfloat16"}, "not 'bfloat16'"),
         ({"seed": -1}, "seed must be a non-negative integer"),

@@ -4,6 +4,7 @@ against the task's defaults (steps, target loss, sequence length). Bad values ar
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,8 @@ def validate(spec: TrainSpec, where: str) -> None:
     task = spec.task_spec
     if not _is_int(spec.steps) or spec.steps < 1:
         raise UsageError(f"{where}: steps must be a positive integer, got {spec.steps!r}")
-    if not isinstance(spec.target_loss, int | float) or isinstance(spec.target_loss, bool) or spec.target_loss <= 0:
+    loss = spec.target_loss
+    if not isinstance(loss, int | float) or isinstance(loss, bool) or not math.isfinite(loss) or loss <= 0:
         raise UsageError(f"{where}: target loss must be a positive number, got {spec.target_loss!r}")
     if not _is_int(spec.seq_len) or not task.min_seq_len <= spec.seq_len <= task.max_seq_len:
         raise UsageError(
@@ -99,8 +101,8 @@ def validate(spec: TrainSpec, where: str) -> None:
         )
     if spec.device not in ("cpu", "cuda") and not str(spec.device).startswith("cuda:"):
         raise UsageError(f"{where}: unknown device {spec.device!r}; use cpu or cuda")
-    if not _is_int(spec.seed) or spec.seed < 0:
-        raise UsageError(f"{where}: seed must be a non-negative integer, got {spec.seed!r}")
+    if not _is_int(spec.seed) or not 0 <= spec.seed < 2**32:
+        raise UsageError(f"{where}: seed must be a non-negative integer below 2**32, got {spec.seed!r}")
     if not _is_int(spec.threads) or spec.threads < 0:
         raise UsageError(f"{where}: threads must be a non-negative integer, got {spec.threads!r}")
     if not isinstance(spec.timeout_s, int | float) or spec.timeout_s <= 0:
