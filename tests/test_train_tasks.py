@@ -69,3 +69,28 @@ def test_bad_values_are_usage_errors(overrides, message):
 def test_unknown_train_key_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown key"):
         train_spec_from_dict({"stpes": 3})
+
+
+def test_a_train_table_sits_beside_a_sweeps_axes(tmp_path):
+    from bench.plan.spec import load_spec
+    from bench.plan.train_spec import load_train_spec
+
+    path = tmp_path / "both.toml"
+    path.write_text('impls = ["gru.*"]\nbatch = [4]\n\n[train]\ntask = "adding"\nseq_len = 100\n')
+    assert load_spec(path).grids[0].batch == (4,)
+    spec = resolve(load_train_spec(path))
+    assert (spec.task, spec.seq_len, spec.impls) == ("adding", 100, ("*",))
+    (tmp_path / "sweep_only.toml").write_text("batch = [4]\n")
+    with pytest.raises(UsageError, match=r"has no \[train\] table"):
+        load_train_spec(tmp_path / "sweep_only.toml")
+
+
+def test_make_trains_config_selects_registered_implementations():
+    from pathlib import Path
+
+    from bench.plan.train_spec import load_train_spec
+    from implementations import registry
+
+    spec = resolve(load_train_spec(Path(__file__).resolve().parent.parent / "bench" / "configs" / "train.toml"))
+    keys = {impl.key for impl in registry.match(spec.impls)}
+    assert {"lstm.native", "gru.fused_loop", "rnn_relu.script_premul", "lstm.compile_step"} <= keys
