@@ -17,7 +17,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench show report profile tensorboard gpu-reference noise-check ci-bench validate-gate clean-venv
+.PHONY: venv test lint bench train show report profile tensorboard gpu-reference noise-check ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,13 @@ report: venv
 # The default CPU sweep: summary, result files and report paths are printed; the last line is the run dir.
 bench: venv
 	$(PY) -m bench sweep --config $(CONFIG) $(BENCH_ARGS)
+
+# Training to a loss (docs/training.md): loss-curve parity within each family, time to the target loss; exit 1
+# when a curve leaves its family baseline's. TRAIN_ARGS adds flags, e.g. TRAIN_ARGS='--task adding --dtype float64'.
+TRAIN_CONFIG ?= bench/configs/train.toml
+TRAIN_ARGS ?=
+train: venv
+	$(PY) -m bench train --config $(TRAIN_CONFIG) $(TRAIN_ARGS)
 
 show: venv
 	$(PY) -m bench show $(RUN)

@@ -117,3 +117,29 @@ def test_report_of_a_real_quick_sweep(browser, tmp_path, cli):
     rows = browser.evaluate("document.querySelectorAll('#measurements-table tbody tr').length")
     assert rows == len(pd.read_parquet(run_dir / "measurements.parquet")) == 4  # 2 implementations x 2 modes
     _screenshot(browser, tmp_path, "report-quick-sweep")
+
+
+@pytest.mark.slow
+def test_report_of_a_training_run(browser, tmp_path, cli):
+    result = cli(
+        "train", "--impl", "gru.premul_loop,rnn_tanh.grad_direction_1e-6", "--plugin",
+        str(ROOT / "tests" / "plugins" / "perturbed_grad.py"), "--dtype", "float64", "--steps", "12", "--threads", "1",
+        "--out", "results", "--run-id", "trained", cwd=tmp_path, timeout=400,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the perturbed gradient's curve leaves rnn_tanh.native's
+    page = tmp_path / "reports" / "trained" / "index.html"
+    _load(browser, page)
+    assert browser.evaluate("!!document.querySelector('nav a[href=\"#training\"]')")
+    rows = browser.evaluate(
+        "Array.from(document.querySelectorAll('#training tbody tr')).map(r => [r.cells[0].textContent,"
+        " r.cells[7].textContent, r.className])"
+    )
+    assert sorted(rows) == [
+        ["gru.native", "baseline", ""],
+        ["gru.premul_loop", "ok", ""],
+        ["rnn_tanh.grad_direction_1e-6", "incorrect", "bad-row"],
+        ["rnn_tanh.native", "baseline", ""],
+    ]
+    widths = browser.evaluate("Array.from(document.querySelectorAll('#training img')).map(img => img.naturalWidth)")
+    assert len(widths) == 2 and all(width > 600 for width in widths)  # loss per step and over wall time
+    _screenshot(browser, tmp_path, "report-training")

@@ -96,6 +96,7 @@ def _grid_from(table: dict, base: Grid, where: str) -> Grid:
 def spec_from_dict(data: dict, where: str = "spec") -> SweepSpec:
     data = dict(data)
     name = str(data.pop("name", "sweep"))
+    data.pop("train", None)  # the [train] table is `rnnbench train`'s (bench/plan/train_spec.py)
     timing_table = data.pop("timing", {})
     grid_tables = data.pop("grid", [])
     if not isinstance(timing_table, dict) or not isinstance(grid_tables, list):

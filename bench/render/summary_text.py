@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench.analysis.summary import fastest_per_shape, problems, status_counts
 from bench.render.terminal import color, format_table, use_color
+from bench.render.train_table import training_lines
 from bench.results import store
 from bench.results.vocabulary import BASELINE_VARIANT, MISSING, format_seconds, shape_label
 
@@ -42,7 +43,11 @@ def render_summary(run_dir, baseline: str | None = None) -> str:
                 *_fastest(frame[frame["host"] == host], baseline, colored, "on this machine"),
             ]
     else:
-        lines += ["", *_fastest(frame, baseline, colored)]
+        trained = frame["task"].notna() if "task" in frame else frame["status"].isna() & False
+        if trained.any():
+            lines += ["", *training_lines(frame, colored)]
+        if not trained.any() or not trained.all():
+            lines += ["", *_fastest(frame[~trained], baseline, colored)]
     bad = problems(frame)
     if len(bad):
         lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]

@@ -63,5 +63,29 @@ COLUMNS: dict[str, str] = {
     "node_id": "Ray node the case ran on (--executor ray); empty for the local executor",
     "started_at": "ISO time the case started",
     "wall_s": "wall time spent on the case, set-up and checks included",
+    # rnnbench train: one row per implementation trained; median_s, samples_s and the *_median_s split are then
+    # over its optimizer steps after the first (first_call_s), peak_mem_bytes that of one step
+    "task": "rnnbench train: the task trained on (sine_cosine | adding); empty for sweep rows",
+    "seed": "rnnbench train: seed of the initial weights and the data",
+    "steps": "rnnbench train: optimizer steps run",
+    "target_loss": "rnnbench train: the loss whose time to reach is reported",
+    "final_loss": "rnnbench train: loss at the last step",
+    "steps_to_target": "rnnbench train: steps until the loss first reached target_loss; empty if never",
+    "seconds_to_target": "rnnbench train: wall seconds from the start of training until then (first step included)",
+    "optimizer_median_s": "rnnbench train: median of the optimizer step alone",
+    "parity_baseline": "rnnbench train: the implementation of the family the loss curve is compared with",
+    "loss_curve_rel_diff": "rnnbench train: largest relative loss difference from the baseline's curve, any step",
+}
+
+# training.parquet (rnnbench train): one row per implementation and optimizer step
+TRAINING_COLUMNS: dict[str, str] = {
+    "key": "the implementation trained",
+    "step": "optimizer step, from 0",
+    "loss": "the task's loss at this step, before the optimizer's update",
+    "wall_s": "seconds since the start of training, at the end of this step",
+    "step_s": "forward_s + backward_s + optimizer_s",
+    "forward_s": "forward and loss (the first step includes any compilation)",
+    "backward_s": "zero_grad and backward",
+    "optimizer_s": "the optimizer's step",
 }
 

@@ -163,3 +163,22 @@ def finished_case_ids(run_dir: str | Path) -> set[str]:
     of the whole sweep (those have no row) — a case recorded as crashed or timed out stays recorded."""
     frame = read_measurements(run_dir)
     return set(frame["case_id"]) if len(frame) else set()
+
+
+TRAINING = "training.parquet"
+
+
+def write_training(run_dir: str | Path, frame: pd.DataFrame) -> None:
+    """A training run's per-step table (bench/analysis/training.py), written whole, atomically."""
+    _atomic_write(Path(run_dir) / TRAINING, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def read_training(run_dir: str | Path) -> pd.DataFrame | None:
+    """The run's training.parquet, or None when the run trained nothing."""
+    path = Path(run_dir) / TRAINING
+    if not path.exists():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise UsageError(f"corrupt {path}: {exc}") from None

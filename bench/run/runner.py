@@ -204,6 +204,13 @@ class Runner:
         row["wall_s"] = time.perf_counter() - start
         return row
 
+    def train(self, case: Case, task: str, steps: int, seed: int) -> dict:
+        """Train one implementation in the worker (bench/worker/training.py): {"row": ..., "curve": {...}}."""
+        reply = self._request(case, protocol.Train(case, task, steps, seed))
+        if not isinstance(reply, protocol.TrainResult):  # the failed row of a crash or hang
+            return {"row": reply, "curve": {}}
+        return {"row": reply.row, "curve": reply.curve}
+
     def profile(self, case: Case, **options) -> protocol.ProfileResult:
         """Profile a case in the worker (bench.worker.profiling.profile_request); in a sweep, after all timing."""
         message = protocol.Profile(case, str(self.run_dir / "traces"), self.run_id, options)

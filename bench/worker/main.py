@@ -97,6 +97,11 @@ def _answer(request, threads: int, sources: dict | None):
         from bench.worker.environment import collect
 
         return protocol.EnvironmentResult(collect(threads))
+    if isinstance(request, protocol.Train):  # an implementation trained on a task: see bench/worker/training.py
+        from bench.worker.training import train_case
+
+        trained = train_case(request.case, request.task, request.steps, request.seed, threads)
+        return protocol.TrainResult(trained["row"], trained["curve"])
     if isinstance(request, protocol.Profile):  # after timing, on calls of its own: see bench/worker/profiling.py
         from bench.worker.profiling import profile_request
 

@@ -64,6 +64,16 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Train:
+    """Train the case's implementation on a task (bench/worker/training.py)."""
+
+    case: Case
+    task: str
+    steps: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class CaseResult:
     row: dict
 
@@ -71,6 +81,12 @@ class CaseResult:
 @dataclass(frozen=True)
 class PairResult:
     rows: dict  # side -> row
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    row: dict
+    curve: dict  # column -> per-step list
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,10 @@ MESSAGES = {
         MatmulPeak,
         Environment,
         Profile,
+        Train,
         CaseResult,
         PairResult,
+        TrainResult,
         PeakResult,
         EnvironmentResult,
         ProfileResult,

@@ -34,7 +34,7 @@ def _descriptions(meta: dict) -> dict[str, str]:
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write <out_dir>/index.html (and a copy of the CSV) for the run in `run_dir`; return the page's path."""
-    from bench.render.report import plots  # matplotlib is loaded only when a report is built
+    from bench.render.report import plots, training  # matplotlib is loaded only when a report is built
 
     run = data.load_run(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(run.run_dir)
@@ -70,6 +70,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "columns": [header for header, _, _ in context.TABLE_COLUMNS],
         "rows": context.table_rows(data.ordered(df)),
         "links": context.links(run.run_dir, out_dir, copied_csv),
+        "training": training.section(run.run_dir, run.measurements),
     }
     path = out_dir / "index.html"
     try:
