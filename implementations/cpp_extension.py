@@ -128,6 +128,7 @@ class CppLoop(ReferenceWeights):
         h0, c0 = split_state(state)
         code = FAMILY_CODES[self.family]
         layer_input = x.transpose(0, 1).contiguous()  # time-major for the whole stack
+        h0s, c0s = h0.unbind(0), c0.unbind(0)  # one backward node for all layers, not one per select
         h_n: list[Tensor] = []
         c_n: list[Tensor] = []
         for layer_index in range(self.num_layers):
@@ -135,7 +136,7 @@ class CppLoop(ReferenceWeights):
             for direction in range(self.directions):
                 index = layer_index * self.directions + direction
                 out, h, c = _Layer.apply(
-                    code, direction == 1, layer_input, h0[index], c0[index], *self.weights(layer_index, direction)
+                    code, direction == 1, layer_input, h0s[index], c0s[index], *self.weights(layer_index, direction)
                 )
                 outputs.append(out)
                 h_n.append(h)

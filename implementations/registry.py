@@ -42,6 +42,16 @@ class Implementation:
     bidirectional: bool = True
     training: bool = True
     source: str = "builtin"
+    requires: tuple[str, ...] = ()  # importable modules the implementation needs (optional dependencies)
+    tolerance: float | None = None  # its own relative-error tolerance (int8), instead of the dtype's
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why this implementation cannot run here at all (a missing optional package), or None."""
+        missing = [name for name in self.requires if not _importable(name)]
+        if missing:
+            return f"{self.key} needs {', '.join(missing)}, not installed (pip install 'rnnbench[engines]')"
+        return None
 
     @property
     def impl(self) -> str:
@@ -56,6 +66,8 @@ class Implementation:
         mode: str = "inference",
     ) -> str | None:
         """Why this implementation cannot run a case, or None when it can."""
+        if self.unavailable_reason is not None:
+            return self.unavailable_reason
         device_type = torch.device(device).type
         if device_type not in self.devices:
             return f"{self.key} runs on {', '.join(self.devices)}, not {device_type}"
@@ -99,10 +111,14 @@ def register(
     max_layers: int | None = None,
     bidirectional: bool = True,
     training: bool = True,
+    requires: Iterable[str] = (),
+    tolerance: float | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant").
 
     `family` must be registered first (`register_family`); a variant registers only for families it computes.
+    `requires` names the optional modules it imports (it is listed, and its cases skipped, without them);
+    `tolerance` replaces the dtype's relative-error tolerance in its correctness check (int8 engines).
     """
     known = [f.name for f in all_families()]
     if family not in known:
@@ -132,10 +148,19 @@ def register(
             bidirectional=bidirectional,
             training=training,
             source=_families.current_source(),
+            requires=tuple(requires),
+            tolerance=tolerance,
         )
         return build_fn
 
     return decorator
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def wrap(key: str, wrapper: Callable[[BuildFn], BuildFn], note: str) -> Implementation:

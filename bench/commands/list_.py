@@ -57,6 +57,8 @@ def _row(impl: registry.Implementation) -> dict:
         "training": impl.training,
         "description": impl.description,
         "source": impl.source,
+        "tolerance": getattr(impl, "tolerance", None),
+        "unavailable": getattr(impl, "unavailable_reason", None),
     }
 
 
@@ -78,10 +80,16 @@ def run(args: argparse.Namespace) -> int:
             limits.append("unidirectional")
         if not r["training"]:
             limits.append("inference only")
+        if r["tolerance"] is not None:
+            limits.append(f"tolerance {r['tolerance']:.0e}")
+        if r["unavailable"]:
+            limits.append(f"UNAVAILABLE: {r['unavailable']}")
         table.append(
             [r["key"], ",".join(r["devices"]), ",".join(r["dtypes"]), " ".join(limits) or "-", r["description"]]
         )
     print(format_table(["key", "devices", "dtypes", "limits", "description"], table))
     families = sorted({r["family"] for r in rows})
-    print(f"\n{len(rows)} implementations of {len(families)} families ({', '.join(families)}); see --families")
+    unavailable = sum(bool(r["unavailable"]) for r in rows)
+    where = f", {unavailable} unavailable here" if unavailable else ""
+    print(f"\n{len(rows)} implementations of {len(families)} families ({', '.join(families)}){where}; see --families")
     return 0

@@ -107,12 +107,16 @@ def check_model(
     dtype: str,
     gradients: bool,
     seed: int = 0,
+    own_tolerance: float | None = None,
 ) -> CheckResult:
-    """Run an already-built model and the float64 reference on the same fresh random inputs; compare."""
+    """Run an already-built model and the float64 reference on the same fresh random inputs; compare.
+
+    `own_tolerance` (an implementation's own, e.g. int8's) replaces the family's and dtype's.
+    """
     if dtype not in TOLERANCES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(TOLERANCES)}")
     family = family_of(reference)
-    limit = tolerance(family, dtype)
+    limit = own_tolerance if own_tolerance is not None else tolerance(family, dtype)
     torch_dtype = DTYPES[dtype]
     if any(p.dtype != torch.float64 or p.device.type != "cpu" for p in reference.parameters()):
         reference = copy.deepcopy(reference).to(device="cpu", dtype=torch.float64)
@@ -167,7 +171,8 @@ def check_model(
     else:
         over = worst_rel / limit
         times = f"{over:,.0f}" if over >= 10 else f"{over:.2f}"
-        message = f"{worst_name} rel err {worst_rel:.2e} is {times}x the {dtype} tolerance {limit:.0e}"
+        whose = "the implementation's own" if own_tolerance is not None else f"the {dtype}"
+        message = f"{worst_name} rel err {worst_rel:.2e} is {times}x {whose} tolerance {limit:.0e}"
     return CheckResult(max_abs_err, rel_err, grad_rel_err, correct, limit, worst_name, message)
 
 
@@ -196,5 +201,13 @@ def check(
     with matmul_precision(dtype):
         model = impl.build(reference, device, DTYPES[dtype])
     return check_model(
-        model, reference, batch=batch, seq_len=seq_len, device=device, dtype=dtype, gradients=gradients, seed=seed
+        model,
+        reference,
+        batch=batch,
+        seq_len=seq_len,
+        device=device,
+        dtype=dtype,
+        gradients=gradients,
+        seed=seed,
+        own_tolerance=impl.tolerance,
     )

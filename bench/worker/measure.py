@@ -95,12 +95,14 @@ def _check(workload: Workload, case: Case, gradients: bool) -> dict:
         device=case.device,
         dtype=case.dtype,
         gradients=gradients,
+        own_tolerance=workload.tolerance,
     )
     return {
         "max_abs_err": result.max_abs_err,
         "rel_err": result.rel_err,
         "grad_rel_err": result.grad_rel_err,
         "correct": bool(result.correct),
+        "tolerance": result.tolerance,
         **({} if result.correct else {"error": result.message}),
     }
 

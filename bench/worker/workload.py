@@ -44,6 +44,7 @@ class Workload:
     x: torch.Tensor
     state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
     grad_output: torch.Tensor
+    tolerance: float | None = None  # the implementation's own correctness tolerance, if it declares one
 
     def forward(self):
         """One forward call; under no_grad in inference mode, recording autograd in training mode."""
@@ -100,4 +101,5 @@ def prepare(case: Case, seed: int = 0, source=None) -> Workload:
     grad_output = torch.randn(
         case.batch, case.seq_len, case.hidden_size * directions, dtype=case.torch_dtype, device=case.device
     )
-    return Workload(case, reference, model, x, state, grad_output)
+    # a base tree's registry (bench ci) may predate declared tolerances
+    return Workload(case, reference, model, x, state, grad_output, getattr(impl, "tolerance", None))

@@ -329,9 +329,19 @@ std::vector<Tensor> layer_backward(int64_t family, const Tensor& x, const Tensor
   const int64_t rows = seq_len * batch;
   Tensor dgi2 = dgi.view({rows, gh}), dgh2 = dgh.view({rows, gh});
   Tensor dx = at::mm(dgi2, w_ih).view({seq_len, batch, x.size(2)});
-  Tensor dw_ih = at::mm(dgi2.t(), x.reshape({rows, x.size(2)}));
-  Tensor dw_hh = at::mm(dgh2.t(), h_prevs.reshape({rows, hidden}));
-  return {dx, dh, lstm ? dc : at::zeros_like(c0), dw_ih, dw_hh, dgi2.sum(0), dgh2.sum(0)};
+  Tensor x2 = x.reshape({rows, x.size(2)}), h2 = h_prevs.reshape({rows, hidden});
+  Tensor dw_ih, dw_hh;
+  if (gru) {
+    dw_ih = at::mm(dgi2.t(), x2);
+    dw_hh = at::mm(dgh2.t(), h2);
+  } else {  // one gate gradient for both weights: one larger matmul against [x, h_prev]
+    Tensor dw = at::mm(dgi2.t(), at::cat({x2, h2}, 1));
+    dw_ih = dw.narrow(1, 0, x.size(2));
+    dw_hh = dw.narrow(1, x.size(2), hidden);
+  }
+  Tensor db_ih = dgi2.sum(0);
+  Tensor db_hh = gru ? dgh2.sum(0) : db_ih.clone();
+  return {dx, dh, lstm ? dc : at::zeros_like(c0), dw_ih, dw_hh, db_ih, db_hh};
 }
 
 TORCH_LIBRARY(rnnbench_cpp, m) {
