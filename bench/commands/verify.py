@@ -27,8 +27,13 @@ from implementations import registry
 HELP = "check implementations against the float64 reference (outputs, final states, all gradients)"
 
 
+# torch.compile variants and the deployment engines compile or export afresh for every shape (~5-40 s each on a
+# small CPU), so by default they are checked at COMPILE_SHAPE only (2 layers, both directions, batch 1, odd hidden)
+EXPORTED = ("onnxruntime", "onnxruntime_int8", "openvino", "export_aoti")
+
+
 def _is_compiled(impl: registry.Implementation) -> bool:
-    return impl.impl.startswith("compile")
+    return impl.impl.startswith("compile") or impl.impl in EXPORTED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", default="float32", help=f"comma-separated, of {', '.join(TOLERANCES)} (default float32)"
     )
     parser.add_argument(
-        "--all-shapes", action="store_true", help="check torch.compile variants at every shape, not just one"
+        "--all-shapes",
+        action="store_true",
+        help="check torch.compile variants and exported engines at every shape, not just one",
     )
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write every row here")
 
@@ -77,7 +84,7 @@ def _plan(impls, device: str, dtypes: list[str], all_shapes: bool) -> list[dict]
             for shape in SHAPES:
                 reason = impl.unsupported_reason(device, DTYPES[dtype], shape.num_layers, shape.bidirectional)
                 if reason is None and _is_compiled(impl) and not all_shapes and shape != COMPILE_SHAPE:
-                    reason = f"compiled variants run one shape ({COMPILE_SHAPE.label}) unless --all-shapes"
+                    reason = f"compiled and exported variants run one shape ({COMPILE_SHAPE.label}) unless --all-shapes"
                 plan.append({"impl": impl, "dtype": dtype, "shape": shape, "skip": reason})
     return plan
 
@@ -161,9 +168,12 @@ def run(args: argparse.Namespace) -> int:
     print(_table(rows, use_color()))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("pass", "fail", "error", "skipped")}
     failed = counts["fail"] + counts["error"]
+    own = sorted({f"{impl.key} {impl.tolerance:.0e}" for impl in impls if getattr(impl, "tolerance", None)})
     print(
         f"\n{counts['pass']} passed, {failed} failed, {counts['skipped']} skipped in {elapsed:.1f} s "
-        f"(tolerances: {', '.join(f'{d} {TOLERANCES[d]:.0e}' for d in dtypes)})"
+        f"(tolerances: {', '.join(f'{d} {TOLERANCES[d]:.0e}' for d in dtypes)}"
+        + (f"; their own: {', '.join(own)}" if own else "")
+        + ")"
     )
     if args.json is not None:
         _write_json(args.json, rows)
