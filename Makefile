@@ -8,8 +8,9 @@ CONFIG ?= bench/configs/default.toml
 RUN ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-# Ray (the --executor ray extra, ~330 MB, ~1 min to install) is in by default so its end-to-end test runs; EXTRAS=test drops it
-EXTRAS ?= test,ray
+# Ray (the --executor ray extra, ~330 MB, ~1 min to install) is in by default so its end-to-end test runs; EXTRAS=test drops it.
+# engines: ONNX Runtime, OpenVINO and the ONNX exporter (~150 MB), for the deployment engines (docs/engines.md)
+EXTRAS ?= test,ray,engines
 # make profile: natives of every family and LSTM's eager, scripted and step-compiled loops, training at one
 # mid-sized shape (whole-loop torch.compile is left out: minutes of compilation). make tensorboard: all of results/.
 PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --impl lstm.compile_step \

@@ -62,7 +62,13 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
 
     seen: dict[str, tuple[Case, str | None]] = {}
     for grid in spec.grids:
-        impls = [i for i in implementations if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)]
+        excluded = getattr(grid, "exclude_impls", ())
+        impls = [
+            i
+            for i in implementations
+            if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)
+            and not any(fnmatch.fnmatchcase(i.key, p) for p in excluded)
+        ]
         for impl, device, dtype, mode, batch, seq_len, input_size, hidden_size, layers, bidi in itertools.product(
             impls,
             grid.devices,

@@ -45,6 +45,7 @@ class Grid:
     hidden_size: tuple[int, ...] = (128,)
     num_layers: tuple[int, ...] = (1,)
     bidirectional: tuple[bool, ...] = (False,)
+    exclude_impls: tuple[str, ...] = ()  # globs taken out of `impls` (e.g. the slow-to-compile engines of "*")
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,10 @@ def _as_tuple(name: str, value) -> tuple:
 
 
 def _grid_from(table: dict, base: Grid, where: str) -> Grid:
-    unknown = set(table) - set(AXES)
+    unknown = set(table) - set(AXES) - {"exclude_impls"}
     if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(AXES)}")
+        known = ", ".join((*AXES, "exclude_impls"))
+        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {known}")
     return dataclasses.replace(base, **{k: _as_tuple(f"{where}.{k}", v) for k, v in table.items()})
 
 
@@ -130,6 +132,8 @@ def with_overrides(spec: SweepSpec, **axes) -> SweepSpec:
     given = {k: _as_tuple(k, v) for k, v in axes.items() if v is not None}
     if not given:
         return spec
+    if "impls" in given:  # implementations named on the command line are measured, whatever the config excluded
+        given["exclude_impls"] = ()
     new = dataclasses.replace(spec, grids=tuple(dataclasses.replace(g, **given) for g in spec.grids))
     validate(new, "command line")
     return new
