@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from implementations._module import State, check_reference, split_state
 
 Runner = Callable[[list[Tensor]], list[Tensor]]
+FOLD_LIMIT = 1 << 30  # elements
 
 
 class ExportError(RuntimeError):
@@ -87,6 +88,11 @@ def onnx_model(flat: nn.Module, inputs: list[Tensor]) -> tuple[bytes, str]:
             program = torch.onnx.export(
                 flat, tuple(inputs), dynamo=True, input_names=names, output_names=outputs, verbose=False
             )
+            # fold the weights' gate reordering into constants at any size (the exporter's default stops at 8192
+            # elements, which leaves Slice/Concat on the weights in the graph of every realistic model)
+            import onnxscript.optimizer
+
+            onnxscript.optimizer.optimize(program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT)
             return program.model_proto.SerializeToString(), "dynamo"
         except Exception as dynamo_exc:  # noqa: BLE001 - fall back to the older exporter, report if both fail
             buffer = io.BytesIO()

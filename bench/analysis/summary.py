@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.results.schema import IDENTITY_COLUMNS
-from bench.results.vocabulary import BASELINE_VARIANT, FAILED_STATUSES
+from bench.results.vocabulary import BASELINE_VARIANT, FAILED_STATUSES, MISSING
 
 SHAPE = [c for c in IDENTITY_COLUMNS if c not in ("key", "impl")]  # a case's identity, less who computed it
 
@@ -60,3 +60,88 @@ def problems(frame: pd.DataFrame) -> pd.DataFrame:
     failed = frame[frame["status"].isin(FAILED_STATUSES)]
     out = pd.concat([incorrect.assign(problem="incorrect"), failed.assign(problem=failed["status"])])
     return out[["problem", "case_id", "error"]].reset_index(drop=True)
+
+
+
+# What a model is deployed with instead of PyTorch's own module: exported graphs, compiled packages, int8, our C++ loop
+ENGINES = (
+    "onnxruntime",
+    "onnxruntime_int8",
+    "openvino",
+    "export_aoti",
+    "quantized_dynamic",
+    "cpp_extension",
+    "onednn_loop",
+)
+DEPLOYMENT_COLUMNS = [
+    *SHAPE,
+    "engine",
+    "median_s",
+    "baseline_median_s",
+    "ratio",
+    "first_call_s",
+    "baseline_first_call_s",
+    "break_even_calls",
+    "tolerance",
+]
+
+
+def break_even_calls(first_s: float, median_s: float, base_first_s: float, base_median_s: float) -> float:
+    """Calls after which the engine's total time (first call + steady calls) drops below the baseline's.
+
+    (first_s - base_first_s) / (base_median_s - median_s): 0 when its first call is no dearer, inf when it is
+    never faster per call (it never pays back its export/compile cost).
+    """
+    extra_s = first_s - base_first_s
+    saved_s = base_median_s - median_s
+    if extra_s <= 0 and saved_s >= 0:
+        return 0.0
+    if saved_s <= 0:
+        return float("inf")
+    return extra_s / saved_s
+
+
+def deployment(
+    frame: pd.DataFrame, baseline: str | dict[str, str] = BASELINE_VARIANT, engines: tuple[str, ...] = ENGINES
+) -> pd.DataFrame:
+    """Per shape with a baseline: the fastest correct deployment engine, its ratio to the baseline's median
+    (below 1: faster), both first calls, and the break-even number of calls."""
+    rows = []
+    for shape, _, ranked in ranked_per_shape(frame):
+        candidates = ranked[ranked["impl"].isin(engines)]
+        if candidates.empty:
+            continue
+        best = candidates.iloc[0]
+        chosen = baseline if isinstance(baseline, str) else baseline.get(best["family"], BASELINE_VARIANT)
+        base = ranked[ranked["impl"] == chosen]
+        if base.empty:
+            continue
+        base_median, base_first = float(base["median_s"].iloc[0]), _number(base["first_call_s"].iloc[0])
+        median, first = float(best["median_s"]), _number(best.get("first_call_s"))
+        rows.append(
+            {
+                **dict(zip(SHAPE, shape)),
+                "engine": best["impl"],
+                "median_s": median,
+                "baseline_median_s": base_median,
+                "ratio": median / base_median,
+                "first_call_s": first,
+                "baseline_first_call_s": base_first,
+                "break_even_calls": break_even_calls(first, median, base_first, base_median),
+                "tolerance": _number(best.get("tolerance")),
+            }
+        )
+    return pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS)
+
+
+def _number(value) -> float:
+    """A float, NaN for a missing value (None, NaN, a column older runs lack)."""
+    return float(value) if value is not None and pd.notna(value) else float("nan")
+
+
+def format_calls(calls: float) -> str:
+    if calls != calls:
+        return MISSING
+    if calls == float("inf"):
+        return "never"
+    return f"{calls:,.0f}"

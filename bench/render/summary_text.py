@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.analysis.summary import fastest_per_shape, problems, status_counts
+from bench.analysis.summary import deployment, fastest_per_shape, format_calls, problems, status_counts
 from bench.render.terminal import color, format_table, use_color
 from bench.render.train_table import training_lines
 from bench.results import store
@@ -47,7 +47,7 @@ def render_summary(run_dir, baseline: str | None = None) -> str:
         if trained.any():
             lines += ["", *training_lines(frame, colored)]
         if not trained.any() or not trained.all():
-            lines += ["", *_fastest(frame[~trained], baseline, colored)]
+            lines += ["", *_fastest(frame[~trained], baseline, colored), *_deployment(frame[~trained], baseline, colored)]
     bad = problems(frame)
     if len(bad):
         lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]
@@ -97,3 +97,31 @@ def _heading(baseline: str | dict) -> str:
     if isinstance(baseline, str):
         return baseline
     return "baseline" if set(baseline.values()) - {BASELINE_VARIANT} else BASELINE_VARIANT
+
+
+def _deployment(frame, baseline: str | dict, colored: bool) -> list[str]:
+    """The deployment question: per shape, the fastest engine against the baseline, with its one-off cost."""
+    table = deployment(frame, baseline)
+    if table.empty:
+        return []
+    rows = [
+        [
+            r.family,
+            r.mode,
+            shape_label(r),
+            r.engine + (f" (tol {r.tolerance:.0e})" if r.tolerance > 1e-3 else ""),  # int8: its own tolerance
+            format_seconds(r.median_s),
+            color(f"{r.ratio:.2f}x", "green" if r.ratio < 0.95 else "dim", colored),
+            format_seconds(r.first_call_s),
+            format_seconds(r.baseline_first_call_s),
+            format_calls(r.break_even_calls),
+        ]
+        for r in table.itertuples()
+    ]
+    name = _heading(baseline)
+    headers = ["family", "mode", "shape", "fastest engine", "median", f"vs {name}", "first call", f"{name} 1st"]
+    return [
+        "",
+        color(f"deployment: the fastest engine per shape (ratio below 1: faster than {name})", "bold", colored),
+        format_table([*headers, "break-even calls"], rows, align_right=(4, 5, 6, 7, 8)),
+    ]
