@@ -143,3 +143,25 @@ def test_report_of_a_training_run(browser, tmp_path, cli):
     widths = browser.evaluate("Array.from(document.querySelectorAll('#training img')).map(img => img.naturalWidth)")
     assert len(widths) == 2 and all(width > 600 for width in widths)  # loss per step and over wall time
     _screenshot(browser, tmp_path, "report-training")
+
+
+def test_deployment_table_answers_which_engine_and_when_it_pays(browser, tmp_path):
+    """Engines beside native: the page names the fastest engine, its ratio and its break-even calls."""
+    from synthetic_runs import case, lognormal, row, write_run
+
+    from bench.render.report import build_report
+
+    rows = []
+    for impl, median_s, first_s in (("native", 2e-3, 0.01), ("onnxruntime", 1e-3, 4.01), ("openvino", 1.5e-3, 3.0)):
+        r = row(case("lstm", impl), "deploy", lognormal(median_s, 20, seed=len(rows)))
+        rows.append(r | {"first_call_s": first_s})
+    run_dir = write_run(tmp_path / "results", "deploy", rows)
+    _load(browser, build_report(run_dir, tmp_path / "report"))
+    cells = browser.evaluate(
+        "Array.from(document.querySelectorAll('#deployment-table tbody tr td')).map(td => td.innerText.trim())"
+    )
+    assert cells[2] == "onnxruntime"
+    assert cells[4].startswith("0.5")  # ~half native's median
+    # (4.01 - 0.01) s / (2 ms - 1 ms) per call, within the samples' noise
+    assert 3_000 < int(cells[7].replace(",", "")) < 5_500
+    assert browser.evaluate("document.querySelector('nav a[href=\"#deployment\"]') !== null")

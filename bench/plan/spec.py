@@ -92,7 +92,11 @@ def _grid_from(table: dict, base: Grid, where: str) -> Grid:
     if unknown:
         known = ", ".join((*AXES, "exclude_impls"))
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {known}")
-    return dataclasses.replace(base, **{k: _as_tuple(f"{where}.{k}", v) for k, v in table.items()})
+    values = {k: _as_tuple(f"{where}.{k}", v) for k, v in table.items() if k != "exclude_impls"}
+    if "exclude_impls" in table:  # may be empty: nothing excluded
+        excluded = table["exclude_impls"]
+        values["exclude_impls"] = tuple(excluded if isinstance(excluded, list | tuple) else [excluded])
+    return dataclasses.replace(base, **values)
 
 
 def spec_from_dict(data: dict, where: str = "spec") -> SweepSpec:

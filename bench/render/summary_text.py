@@ -47,7 +47,8 @@ def render_summary(run_dir, baseline: str | None = None) -> str:
         if trained.any():
             lines += ["", *training_lines(frame, colored)]
         if not trained.any() or not trained.all():
-            lines += ["", *_fastest(frame[~trained], baseline, colored), *_deployment(frame[~trained], baseline, colored)]
+            timed = frame[~trained]
+            lines += ["", *_fastest(timed, baseline, colored), *_deployment(timed, baseline, colored)]
     bad = problems(frame)
     if len(bad):
         lines += ["", color(f"{len(bad)} problem case(s):", "red", colored)]

@@ -57,6 +57,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         .to_dict("records"),
         "summary": context.summary_rows(data.verdict_summary(verdict)),
         "verdict": context.verdict_rows(verdict),
+        "deployment": context.deployment_rows(df),
         "correctness": context.correctness(df),
         "implementations": context.implementations(df, colors, _descriptions(run.meta)),
         "implementations_unmeasured": context.unmeasured_implementations(df),

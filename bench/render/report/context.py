@@ -207,6 +207,27 @@ def verdict_rows(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def deployment_rows(df: pd.DataFrame) -> list[dict]:
+    """The deployment question per shape: fastest engine, ratio to native, first calls, break-even calls."""
+    from bench.analysis.summary import deployment, format_calls
+
+    return [
+        {
+            "setting": f"{r['family']} · {r['mode']}",
+            "shape": data.shape_labels(pd.DataFrame([r])).iloc[0],
+            "engine": r["engine"],
+            "tolerance": "" if pd.isna(r["tolerance"]) or r["tolerance"] <= 1e-3 else f"tolerance {r['tolerance']:.0e}",
+            "median": fmt_seconds(r["median_s"]),
+            "ratio": f"{r['ratio']:.2f}x",
+            "ratio_class": speedup_class(1 / r["ratio"]),
+            "first_call": fmt_seconds(r["first_call_s"]),
+            "native_first_call": fmt_seconds(r["baseline_first_call_s"]),
+            "break_even": format_calls(r["break_even_calls"]),
+        }
+        for _, r in deployment(df, data.BASELINE).iterrows()
+    ]
+
+
 def summary_rows(summary: pd.DataFrame) -> list[dict]:
     return [
         {
