@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bench.commands.verify import EXPORTED
 from bench.plan.cases import Case
 from bench.worker.workload import matmul_precision, prepare
 from implementations import registry
@@ -27,6 +28,8 @@ DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
 def _cases() -> list:
     params = []
     for impl in registry.all():
+        if impl.impl in EXPORTED:  # an export or a C++ compilation per shape: measured by the sweep instead
+            continue
         for device in DEVICES:
             for mode in MODES:
                 if not impl.supports(device, torch.float32, 1, False, mode):
