@@ -197,3 +197,12 @@ def test_int8_quantizes_the_lstm_at_a_realistic_size():
                    hidden_size=128)
     assert result.correct, result.message
     assert result.rel_err > 1e-5  # quantized, not float32 in disguise
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+@pytest.mark.parametrize("family", ["lstm", "gru"])
+def test_export_aoti_on_cuda_matches_reference(family):
+    result = check(registry.get(f"{family}.export_aoti"), device="cuda", gradients=False, **_shape(COMPILE_SHAPE))
+    assert result.correct, result.message
