@@ -85,8 +85,10 @@ def ops():
             is_python_module=False,
             verbose=False,
         )
-    except (RuntimeError, OSError, ImportError) as exc:
-        raise BuildError(f"cpp_extension build failed: {first_error_line(str(exc))}") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure to build is the case's error, worded by the compiler
+        output = getattr(exc, "output", None) or getattr(exc, "stderr", None) or b""
+        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+        raise BuildError(f"cpp_extension build failed: {first_error_line(text + chr(10) + str(exc))}") from exc
     return torch.ops.rnnbench_cpp
 
 

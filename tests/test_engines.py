@@ -76,6 +76,19 @@ def test_missing_compiler_is_an_error_row_with_the_reason(monkeypatch):
     assert "no C++ compiler: 'no-such-compiler-here' is not on PATH" in row["error"]
 
 
+def test_a_failing_compiler_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", "/bin/false")
+    monkeypatch.setenv("RNNBENCH_CACHE_DIR", str(tmp_path))
+    cpp_extension.ops.cache_clear()
+    try:
+        with pytest.raises(cpp_extension.BuildError) as info:
+            cpp_extension.ops()
+    finally:
+        cpp_extension.ops.cache_clear()
+    assert str(info.value).startswith("cpp_extension build failed: ") and "\n" not in str(info.value)
+    assert "/bin/false" in str(info.value)
+
+
 def test_build_failure_reports_the_compilers_error_line():
     log = "[1/2] c++ -c rnn_loop.cpp\nFAILED: rnn_loop.o\nrnn_loop.cpp:3:1: error: 'foo' does not name a type\nninja"
     assert cpp_extension.first_error_line(log) == "rnn_loop.cpp:3:1: error: 'foo' does not name a type"
