@@ -219,3 +219,30 @@ def test_int8_quantizes_the_lstm_at_a_realistic_size():
 def test_export_aoti_on_cuda_matches_reference(family):
     result = check(registry.get(f"{family}.export_aoti"), device="cuda", gradients=False, **_shape(COMPILE_SHAPE))
     assert result.correct, result.message
+
+
+NOT_INSTALLED_PLUGIN = """
+import copy
+from implementations.registry import register
+
+
+@register("lstm.missing_engine", "lstm", training=False, requires=("no_such_engine_module",))
+def build(reference, device, dtype):
+    return copy.deepcopy(reference).to(device=device, dtype=dtype)
+"""
+
+
+def test_list_and_verify_show_an_engine_that_is_not_installed(tmp_path, capsys, monkeypatch):
+    from bench.cli import main
+
+    registry.all()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    plugin = tmp_path / "missing_engine.py"
+    plugin.write_text(NOT_INSTALLED_PLUGIN)
+    assert main(["list", "--plugin", str(plugin), "--impl", "lstm.missing_engine"]) == 0
+    listed = capsys.readouterr().out
+    assert "UNAVAILABLE: lstm.missing_engine needs no_such_engine_module, not installed" in listed
+    assert "1 implementations, 1 unavailable here" in listed
+    assert main(["verify", "--plugin", str(plugin), "--impl", "lstm.missing_engine"]) == 0
+    verified = capsys.readouterr().out
+    assert "0 passed, 0 failed, 1 skipped" in verified and "no_such_engine_module" in verified
