@@ -17,6 +17,9 @@ from implementations._module import State, check_reference, split_state
 
 Runner = Callable[[list[Tensor]], list[Tensor]]
 FOLD_LIMIT = 1 << 30  # elements
+# the int8 engines' own correctness tolerance: norm-wise relative error of int8 weights and dynamically quantized
+# activations (2e-3..2e-2 observed at the verify and sweep shapes), never the float32 one
+INT8_TOLERANCE = 5e-2
 
 
 class ExportError(RuntimeError):

@@ -16,11 +16,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from implementations._export import EngineModel, ExportError, Runner, first_line, onnx_model, op_types
+from implementations._export import (
+    INT8_TOLERANCE,
+    EngineModel,
+    ExportError,
+    Runner,
+    first_line,
+    onnx_model,
+    op_types,
+)
 from implementations.families import FAMILIES
 from implementations.registry import register
 
-INT8_TOLERANCE = 5e-2  # norm-wise relative error of int8 weights and dynamically quantized activations
 QUANTIZED_OPS = {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul"}
 
 

@@ -13,11 +13,9 @@ import warnings
 import torch
 from torch import nn
 
-from implementations._export import EngineModel, Runner
+from implementations._export import INT8_TOLERANCE, EngineModel, Runner
 from implementations._module import check_reference
 from implementations.registry import register
-
-INT8_TOLERANCE = 5e-2  # norm-wise relative error of int8 weights and dynamically quantized activations
 
 
 def quantize(module: nn.Module) -> nn.Module:
