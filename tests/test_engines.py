@@ -242,7 +242,7 @@ def test_list_and_verify_show_an_engine_that_is_not_installed(tmp_path, capsys, 
     assert main(["list", "--plugin", str(plugin), "--impl", "lstm.missing_engine"]) == 0
     listed = capsys.readouterr().out
     assert "UNAVAILABLE: lstm.missing_engine needs no_such_engine_module, not installed" in listed
-    assert "1 implementations, 1 unavailable here" in listed
+    assert "1 implementations of 1 families (lstm), 1 unavailable here" in listed
     assert main(["verify", "--plugin", str(plugin), "--impl", "lstm.missing_engine"]) == 0
     verified = capsys.readouterr().out
     assert "0 passed, 0 failed, 1 skipped" in verified and "no_such_engine_module" in verified
