@@ -41,6 +41,7 @@ class Implementation:
     max_layers: int | None = None
     bidirectional: bool = True
     training: bool = True
+    variable_length: bool = False  # called as model(x, state, lengths) on padded batches: see _varlen.py
     source: str = "builtin"
 
     @property
@@ -99,6 +100,7 @@ def register(
     max_layers: int | None = None,
     bidirectional: bool = True,
     training: bool = True,
+    variable_length: bool = False,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant").
 
@@ -131,6 +133,7 @@ def register(
             max_layers=max_layers,
             bidirectional=bidirectional,
             training=training,
+            variable_length=variable_length,
             source=_families.current_source(),
         )
         return build_fn

@@ -55,6 +55,7 @@ def _row(impl: registry.Implementation) -> dict:
         "max_layers": impl.max_layers,
         "bidirectional": impl.bidirectional,
         "training": impl.training,
+        "variable_length": impl.variable_length,
         "description": impl.description,
         "source": impl.source,
     }
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             limits.append("unidirectional")
         if not r["training"]:
             limits.append("inference only")
+        if not r["variable_length"]:
+            limits.append("fixed lengths")
         table.append(
             [r["key"], ",".join(r["devices"]), ",".join(r["dtypes"]), " ".join(limits) or "-", r["description"]]
         )

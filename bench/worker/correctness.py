@@ -151,6 +151,19 @@ def check_model(
         ref_names = input_names + [f"grad {n}" for n in ref_params]
         compared += [(name, got.get(name), ref) for name, ref in zip(ref_names, ref_grads)]
 
+    return verdict(compared, n_forward, problems, dtype, gradients, limit)
+
+
+def verdict(
+    compared: list[tuple[str, Tensor | None, Tensor]],
+    n_forward: int,
+    problems: dict[str, str],
+    dtype: str,
+    gradients: bool,
+    limit: float,
+) -> CheckResult:
+    """The check's result from (name, got, reference) triples, the first `n_forward` of them forward results,
+    against the tolerance `limit`; `problems` says why a named tensor is missing."""
     errors = [(name, *_errors(got, ref)) for name, got, ref in compared]
     forward_errors = errors[:n_forward]
     max_abs_err = max(e[1] for e in forward_errors)
