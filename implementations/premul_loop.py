@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from implementations._module import LoopRNN
+from implementations._varlen import MaskedLoopRNN
 from implementations.families import FAMILIES
 from implementations.registry import register
 
 
 def build(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
-    return LoopRNN(reference, device, dtype, premul=True)
+    return MaskedLoopRNN(reference, device, dtype, premul=True)
 
 
 for _family in FAMILIES:
@@ -19,4 +19,5 @@ for _family in FAMILIES:
         f"{_family}.premul_loop",
         _family,
         description="Python loop over time; x @ W_ih for all steps in one matmul, only h @ W_hh per step",
+        variable_length=True,
     )(build)

@@ -41,6 +41,7 @@ class Implementation:
     max_layers: int | None = None
     bidirectional: bool = True
     training: bool = True
+    variable_length: bool = False  # called as model(x, state, lengths) on padded batches: see _varlen.py
     source: str = "builtin"
     requires: tuple[str, ...] = ()  # importable modules the implementation needs (optional dependencies)
     tolerance: float | None = None  # its own relative-error tolerance (int8), instead of the dtype's
@@ -113,6 +114,7 @@ def register(
     training: bool = True,
     requires: Iterable[str] = (),
     tolerance: float | None = None,
+    variable_length: bool = False,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant").
 
@@ -147,6 +149,7 @@ def register(
             max_layers=max_layers,
             bidirectional=bidirectional,
             training=training,
+            variable_length=variable_length,
             source=_families.current_source(),
             requires=tuple(requires),
             tolerance=tolerance,

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from implementations._loops import layer
-from implementations._module import LoopRNN
+from implementations._varlen import MaskedLoopRNN, scripted_masked_layer
 from implementations.families import FAMILIES
 from implementations.registry import register
 
@@ -27,11 +27,15 @@ def scripted_layer():
 
 
 def build_scratch(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
-    return LoopRNN(reference, device, dtype, premul=False, layer_fn=scripted_layer())
+    return MaskedLoopRNN(
+        reference, device, dtype, premul=False, layer_fn=scripted_layer(), masked_fn=scripted_masked_layer()
+    )
 
 
 def build_premul(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
-    return LoopRNN(reference, device, dtype, premul=True, layer_fn=scripted_layer())
+    return MaskedLoopRNN(
+        reference, device, dtype, premul=True, layer_fn=scripted_layer(), masked_fn=scripted_masked_layer()
+    )
 
 
 for _family in FAMILIES:
@@ -39,9 +43,11 @@ for _family in FAMILIES:
         f"{_family}.script_scratch",
         _family,
         description="torch.jit.script of the scratch loop (layer function scripted; TorchScript is deprecated)",
+        variable_length=True,
     )(build_scratch)
     register(
         f"{_family}.script_premul",
         _family,
         description="torch.jit.script of the premul loop (layer function scripted; TorchScript is deprecated)",
+        variable_length=True,
     )(build_premul)

@@ -7,8 +7,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = Path(__file__).resolve().parent / "plugins"
-# the smallest case shape the end-to-end sweep tests run: seconds per case, whatever is being tested
-TINY_SHAPE = ["--seq-len", "4", "--input-size", "8", "--hidden-size", "8"]
+# the smallest case shape the end-to-end sweep tests run: seconds per case, whatever is being tested; fixed lengths,
+# so that the default config's variable-length grid adds no case to them
+TINY_SHAPE = ["--seq-len", "4", "--input-size", "8", "--hidden-size", "8", "--lengths", "fixed"]
 
 
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

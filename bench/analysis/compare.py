@@ -33,6 +33,7 @@ from bench.analysis.significance import (
     min_p_value,
     min_p_value_paired,
 )
+from bench.analysis.tail import STATISTICS, compare_quantile, least_samples
 from bench.errors import UsageError
 from bench.results.schema import IDENTITY_COLUMNS
 from bench.results.vocabulary import FAILED_STATUSES
@@ -67,7 +68,7 @@ ENVIRONMENT_FIELDS = {
 DECIDED = ("regression", "improvement", "unchanged")  # verdicts the statistics gave
 TOO_FEW, NO_SAMPLES = "too few samples", "no timing samples"
 SHAPE_COLUMNS = ["family", "device", "dtype", "mode", "batch", "seq_len", "input_size", "hidden_size"]
-SHAPE_COLUMNS += ["num_layers", "bidirectional"]
+SHAPE_COLUMNS += ["num_layers", "bidirectional", "length_dist"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Comparison:
     relative_to: str | None
     changes: pd.DataFrame = field(repr=False)
     warnings: tuple[str, ...] = ()
+    statistic: str = "median"  # what base_median_s / new_median_s and the ratio are: median or p99 (tail.py)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -141,7 +143,7 @@ def _references(table: pd.DataFrame, relative_to: str) -> dict[tuple, _Reference
     for _, row in reference.iterrows():
         x = _samples(row)
         if x.size:
-            found[tuple(row[c] for c in SHAPE_COLUMNS)] = _Reference(float(np.median(x)), _round_medians(row))
+            found[tuple(row.get(c) for c in SHAPE_COLUMNS)] = _Reference(float(np.median(x)), _round_medians(row))
     return found
 
 
@@ -241,12 +243,17 @@ def compare_runs(
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = 0.01,
     relative_to: str | None = None,
+    statistic: str = "median",
 ) -> Comparison:
     """One row per case found in either run, with its verdict; see VERDICTS."""
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1, got {alpha}")
     if threshold < 0:
         raise UsageError(f"threshold must be non-negative, got {threshold}")
+    if statistic not in STATISTICS:
+        raise UsageError(f"unknown statistic {statistic!r}; known: {', '.join(STATISTICS)}")
+    if statistic != "median" and relative_to:
+        raise UsageError(f"--relative-to needs --statistic median (a {statistic} of ratios is not defined here)")
     base_run, new_run = base_run or {}, new_run or {}
     base_rows, new_rows = _by_case(base), _by_case(new)
     if not set(base_rows) & set(new_rows):
@@ -275,7 +282,10 @@ def compare_runs(
             n_base=0,
             n_new=0,
         )
-        verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired)
+        if statistic == "median":
+            verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired)
+        else:
+            verdict, note = _tail_verdict(b, n, record, threshold, alpha, STATISTICS[statistic])
         record.update(verdict=verdict, note=note)
         if record["unit"] == "samples" and (verdict in DECIDED or note.startswith(TOO_FEW)):
             decided_on_samples.append((_rounds_count(b), _rounds_count(n)))
@@ -295,7 +305,8 @@ def compare_runs(
         relative_to=relative_to,
         changes=changes,
         warnings=tuple(environment_warnings(base_run, new_run))
-        + tuple(w for w in [samples_warning(decided_on_samples, alpha)] if w),
+        + tuple(w for w in [samples_warning(decided_on_samples, alpha)] if w and statistic == "median"),
+        statistic=statistic,
     )
 
 
@@ -350,6 +361,30 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, p
     )
     record.update(stats)
     return verdict, note
+
+
+def _tail_verdict(b, n, record, threshold, alpha, quantile) -> tuple[str, str]:
+    """The verdict on a high quantile of the raw samples (streaming: one per step), see bench/analysis/tail.py."""
+    if n is None or b is None:
+        return _verdict(b, n, record, threshold, alpha, None, {}, {})
+    base_failure, new_failure = _failed(b), _failed(n)
+    if base_failure or new_failure or b.get("status") != "ok" or n.get("status") != "ok":
+        return _verdict(b, n, record, threshold, alpha, None, {}, {})
+    base_x, new_x = _samples(b), _samples(n)
+    record.update(unit="samples", n_base=int(base_x.size), n_new=int(new_x.size))
+    if min(base_x.size, new_x.size) < least_samples(quantile):
+        return "incomparable", f"{TOO_FEW} for a p{quantile * 100:g} (at least {least_samples(quantile)} per side)"
+    shift = compare_quantile(base_x, new_x, quantile, confidence=1.0 - alpha)
+    record.update(
+        base_median_s=shift.base_s, new_median_s=shift.new_s, ratio=shift.ratio, median_ratio=shift.ratio,
+        ratio_low=shift.ratio_low, ratio_high=shift.ratio_high, p_value=shift.p_value,
+    )  # fmt: skip
+    outside = shift.ratio_low > 1.0 or shift.ratio_high < 1.0  # the interval excludes no change
+    if outside and shift.ratio - 1.0 > threshold:
+        return "regression", ""
+    if outside and 1.0 - shift.ratio > threshold:
+        return "improvement", ""
+    return "unchanged", ""
 
 
 def _describe(record: dict, unit: str, base_x, new_x, base_r, new_r) -> None:

@@ -16,20 +16,25 @@ def usable(frame: pd.DataFrame) -> pd.Series:
     return frame["status"].eq("ok") & pd.to_numeric(frame["median_s"], errors="coerce").gt(0) & ~wrong
 
 
+def shape_columns(frame: pd.DataFrame) -> list[str]:
+    """SHAPE, less the columns a table from before an axis existed lacks (length_dist)."""
+    return [c for c in SHAPE if c in frame]
+
+
 def ranked_per_shape(frame: pd.DataFrame):
     """(shape values, all of the shape's rows, its usable rows fastest first) per shape: the one ranking rule.
 
     A shape is everything that identifies a case but who computed it (family, device, dtype, mode, sizes).
     """
     is_usable = usable(frame)
-    for shape, group in frame.groupby(SHAPE, sort=True, dropna=False):
+    for shape, group in frame.groupby(shape_columns(frame), sort=True, dropna=False):
         yield shape, group, group[is_usable.loc[group.index]].sort_values("median_s", kind="stable")
 
 
 def fastest_per_shape(frame: pd.DataFrame, baseline: str | dict[str, str] = BASELINE_VARIANT) -> pd.DataFrame:
     """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`
     (a variant, or family -> variant, BASELINE_VARIANT for families it does not name)."""
-    rows = []
+    rows, columns = [], shape_columns(frame)
     for shape, _, ranked in ranked_per_shape(frame):
         if ranked.empty:
             continue
@@ -39,7 +44,7 @@ def fastest_per_shape(frame: pd.DataFrame, baseline: str | dict[str, str] = BASE
         base_median = float(base["median_s"].iloc[0]) if len(base) else float("nan")
         rows.append(
             {
-                **dict(zip(SHAPE, shape)),
+                **dict(zip(columns, shape)),
                 "fastest": best["impl"],
                 "median_s": float(best["median_s"]),
                 "baseline_median_s": base_median,
@@ -47,7 +52,7 @@ def fastest_per_shape(frame: pd.DataFrame, baseline: str | dict[str, str] = BASE
                 "n_impls": len(ranked),
             }
         )
-    return pd.DataFrame(rows, columns=[*SHAPE, "fastest", "median_s", "baseline_median_s", "speedup", "n_impls"])
+    return pd.DataFrame(rows, columns=[*columns, "fastest", "median_s", "baseline_median_s", "speedup", "n_impls"])
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:

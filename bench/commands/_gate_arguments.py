@@ -18,6 +18,12 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the U test (0.01)")
     parser.add_argument("--relative-to", metavar="IMPL", help="divide each case by this implementation, same run")
+    parser.add_argument(
+        "--statistic",
+        choices=["median", "p99"],
+        default="median",
+        help="gate on the median (U test) or on the p99 of the raw samples (bootstrap; streaming: one per step)",
+    )
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the changes as JSON here")
     parser.add_argument(

@@ -43,14 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     axes.add_argument("--impl", type=_csv(str), help="implementation globs, e.g. 'lstm.*'")
     axes.add_argument("--device", type=_csv(str))
     axes.add_argument("--dtype", type=_csv(str))
-    axes.add_argument("--mode", type=_csv(str), help="inference,training")
+    axes.add_argument("--mode", type=_csv(str), help="inference,training,streaming")
     for axis in ("batch", "seq-len", "input-size", "hidden-size", "num-layers"):
         axes.add_argument(f"--{axis}", type=_csv(int))
     axes.add_argument("--bidirectional", type=_csv(_bool), help="false,true")
+    axes.add_argument(
+        "--lengths", type=_csv(str), help="sequence lengths in a batch: fixed,uniform:0.3 (from [0.3*seq_len, seq_len])"
+    )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     parser.add_argument("--budget-s", type=float, help="time budget per timed quantity of a case")
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
     parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
+    parser.add_argument("--streaming-steps", type=int, help="streaming mode: steps timed one by one per case (2000)")
     parser.add_argument("--clock", choices=["wall", "cpu"], help="time elapsed (wall) or the process's CPU time (cpu)")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check of each case")
     parser.add_argument("--out", default="results", help="parent folder of run directories (results)")
@@ -92,6 +96,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
         bidirectional=args.bidirectional,
+        lengths=args.lengths,
     )
     timing = {
         k: v
@@ -101,6 +106,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
             "timeout_s": args.timeout_s,
             "rounds": args.rounds,
             "clock": args.clock,
+            "streaming_steps": args.streaming_steps,
         }.items()
         if v is not None
     }

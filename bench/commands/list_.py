@@ -55,6 +55,7 @@ def _row(impl: registry.Implementation) -> dict:
         "max_layers": impl.max_layers,
         "bidirectional": impl.bidirectional,
         "training": impl.training,
+        "variable_length": impl.variable_length,
         "description": impl.description,
         "source": impl.source,
         "tolerance": getattr(impl, "tolerance", None),
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             limits.append(f"tolerance {r['tolerance']:.0e}")
         if r["unavailable"]:
             limits.append(f"UNAVAILABLE: {r['unavailable']}")
+        if not r["variable_length"]:
+            limits.append("fixed lengths")
         table.append(
             [r["key"], ",".join(r["devices"]), ",".join(r["dtypes"]), " ".join(limits) or "-", r["description"]]
         )

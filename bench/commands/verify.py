@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check torch.compile variants and exported engines at every shape, not just one",
     )
+    parser.add_argument(
+        "--lengths",
+        action="store_true",
+        help="also check variable-length batches (lengths 1 to seq_len), sequence by sequence, where supported",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write every row here")
 
 
@@ -72,6 +77,25 @@ def _parse(args: argparse.Namespace) -> tuple[list[registry.Implementation], str
     return impls, device, dtypes
 
 
+def varlen_lengths(shape: Shape) -> list[int]:
+    """Lengths from seq_len down to 1 across the batch (batch 1: half of seq_len), for `--lengths`."""
+    if shape.batch == 1:
+        return [max(1, shape.seq_len // 2)]
+    return [shape.seq_len - (i * (shape.seq_len - 1)) // (shape.batch - 1) for i in range(shape.batch)]
+
+
+def _with_lengths(plan: list[dict]) -> list[dict]:
+    """Each runnable entry, then the same with variable lengths (skipped where the implementation has none)."""
+    out = []
+    for entry in plan:
+        out.append(entry)
+        if entry["shape"] is not None:
+            impl = entry["impl"]
+            reason = entry["skip"] or (None if impl.variable_length else f"{impl.key} takes fixed lengths only")
+            out.append(entry | {"lengths": varlen_lengths(entry["shape"]), "skip": reason})
+    return out
+
+
 def _plan(impls, device: str, dtypes: list[str], all_shapes: bool) -> list[dict]:
     """One entry per (implementation, dtype, shape): either a case to run or a skip with its reason."""
     plan = []
@@ -89,13 +113,31 @@ def _plan(impls, device: str, dtypes: list[str], all_shapes: bool) -> list[dict]
     return plan
 
 
-def _run_one(impl: registry.Implementation, device: str, dtype: str, shape: Shape) -> dict:
+def _check_lengths(impl, device: str, dtype: str, shape: Shape, lengths: list[int], gradients: bool, seed: int):
+    from bench.worker.correctness_varlen import check_varlen
+    from bench.worker.workload import matmul_precision
+    from implementations.families import make_reference
+
+    reference = make_reference(
+        impl.family, shape.input_size, shape.hidden_size, shape.num_layers, shape.bidirectional, seed=seed
+    )
+    with matmul_precision(dtype):
+        model = impl.build(reference, device, DTYPES[dtype])
+    return check_varlen(
+        model, reference, lengths, seq_len=shape.seq_len, device=device, dtype=dtype, gradients=gradients, seed=seed
+    )
+
+
+def _run_one(impl: registry.Implementation, device: str, dtype: str, shape: Shape, lengths=None) -> dict:
     gradients = impl.training
     started = time.perf_counter()
     try:
         # a seed per shape: other weights and inputs for every shape, the same ones on every run
         seed = SHAPES.index(shape)
-        result = check(impl, device=device, dtype=dtype, gradients=gradients, seed=seed, **asdict(shape))
+        if lengths is not None:
+            result = _check_lengths(impl, device, dtype, shape, lengths, gradients, seed)
+        else:
+            result = check(impl, device=device, dtype=dtype, gradients=gradients, seed=seed, **asdict(shape))
     except Exception as exc:  # a broken implementation is a failed case, reported, not a crash of verify
         first_line = (str(exc).strip().splitlines() or [""])[0]
         return {"status": "error", "message": f"raised {type(exc).__name__}: {first_line}"[:300]}
@@ -135,11 +177,13 @@ def _check_all(plan: list[dict], device: str) -> list[dict]:
         impl, shape = entry["impl"], entry["shape"]
         row = {"key": impl.key, "family": impl.family, "impl": impl.impl, "device": device, "dtype": entry["dtype"]}
         row.update(asdict(shape) if shape else {})
+        if "lengths" in entry:
+            row["lengths"] = entry["lengths"]
         if entry["skip"] is not None:
             row.update(status="skipped", message=entry["skip"])
         else:
             progress.set_postfix_str(f"{impl.key} {shape.label} {entry['dtype']}")
-            row.update(_run_one(impl, device, entry["dtype"], shape))
+            row.update(_run_one(impl, device, entry["dtype"], shape, entry.get("lengths")))
             progress.update()
         rows.append(row)
     progress.close()
@@ -150,6 +194,8 @@ def _table(rows: list[dict], colored: bool) -> str:
     table = []
     for row in rows:
         label = shape_label(row) if "batch" in row else "all shapes"
+        if "lengths" in row:
+            label += " len " + ",".join(map(str, row["lengths"]))
         status = {"pass": color("pass", "green", colored), "skipped": color("skip", "dim", colored)}.get(
             row["status"], color("FAIL", "red", colored)
         )
@@ -163,7 +209,8 @@ def _table(rows: list[dict], colored: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     impls, device, dtypes = _parse(args)
     started = time.perf_counter()
-    rows = _check_all(_plan(impls, device, dtypes, args.all_shapes), device)
+    plan = _plan(impls, device, dtypes, args.all_shapes)
+    rows = _check_all(_with_lengths(plan) if args.lengths else plan, device)
     elapsed = time.perf_counter() - started
     print(_table(rows, use_color()))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("pass", "fail", "error", "skipped")}

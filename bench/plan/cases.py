@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from bench.plan.inputs import MODES  # noqa: F401 - the vocabulary's home is the torch-free inputs module
+
 DTYPES: dict[str, torch.dtype] = {
     "float64": torch.float64,
     "float32": torch.float32,
@@ -13,7 +15,6 @@ DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-MODES = ("inference", "training")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Case:
     hidden_size: int
     num_layers: int = 1
     bidirectional: bool = False
+    length_dist: str = "fixed"  # how long each sequence of the batch is: see bench/plan/inputs.py
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -41,7 +43,7 @@ class Case:
         return (
             f"{self.key}|{self.device}|{self.dtype}|{self.mode}|b{self.batch}|t{self.seq_len}"
             f"|i{self.input_size}|h{self.hidden_size}|l{self.num_layers}|{direction}"
-        )
+        ) + ("" if self.length_dist == "fixed" else f"|len={self.length_dist}")
 
     @property
     def slug(self) -> str:
@@ -60,6 +62,8 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
     import fnmatch
     import itertools
 
+    from bench.plan.inputs import input_reason
+
     seen: dict[str, tuple[Case, str | None]] = {}
     for grid in spec.grids:
         excluded = getattr(grid, "exclude_impls", ())
@@ -69,7 +73,7 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
             if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)
             and not any(fnmatch.fnmatchcase(i.key, p) for p in excluded)
         ]
-        for impl, device, dtype, mode, batch, seq_len, input_size, hidden_size, layers, bidi in itertools.product(
+        for impl, device, dtype, mode, batch, seq_len, input_size, hidden_size, layers, bidi, dist in itertools.product(
             impls,
             grid.devices,
             grid.dtypes,
@@ -80,6 +84,7 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
             grid.hidden_size,
             grid.num_layers,
             grid.bidirectional,
+            grid.lengths,
         ):
             case = Case(
                 impl.key,
@@ -94,10 +99,14 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
                 hidden_size,
                 layers,
                 bidi,
+                dist,
             )
             if case.case_id in seen:
                 continue
-            reason = impl.unsupported_reason(device, DTYPES[dtype], layers, bidi, mode)
+            reason = impl.unsupported_reason(
+                device, DTYPES[dtype], layers, bidi, "inference" if mode == "streaming" else mode
+            )
+            reason = reason or input_reason(case, getattr(impl, "variable_length", False))
             if reason is None and dtype == "tf32" and not device.startswith("cuda"):
                 reason = "tf32 is a CUDA matmul mode"
             seen[case.case_id] = (case, reason)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.plan.cases import DTYPES, MODES
+from bench.plan.inputs import parse_lengths
 
 AXES = (
     "impls",
@@ -26,6 +27,7 @@ AXES = (
     "hidden_size",
     "num_layers",
     "bidirectional",
+    "lengths",
 )
 CLOCKS = ("wall", "cpu")
 SIZE_AXES = ("batch", "seq_len", "input_size", "hidden_size", "num_layers")
@@ -46,6 +48,7 @@ class Grid:
     num_layers: tuple[int, ...] = (1,)
     bidirectional: tuple[bool, ...] = (False,)
     exclude_impls: tuple[str, ...] = ()  # globs taken out of `impls` (e.g. the slow-to-compile engines of "*")
+    lengths: tuple[str, ...] = ("fixed",)  # fixed | uniform:F, see bench/plan/inputs.py
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Timing:
     timeout_s: float = 300.0  # per case, set-up and compile included
     check: bool = True  # correctness against the float64 reference, per case
     memory: bool = True
+    streaming_steps: int = 2000  # streaming mode: steps timed one by one per case, over repeated sequences
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,11 @@ def validate(spec: SweepSpec, where: str) -> None:
         for device in grid.devices:
             if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
                 raise UsageError(f"{where}: unknown device {device!r}; use cpu or cuda")
+        for dist in grid.lengths:
+            try:
+                parse_lengths(dist)
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc}") from None
         for pattern in grid.impls:
             if not isinstance(pattern, str) or not pattern:
                 raise UsageError(f"{where}: impls must be glob strings, got {pattern!r}")
@@ -182,6 +191,8 @@ def validate(spec: SweepSpec, where: str) -> None:
         raise UsageError(f"{where}: timing.clock = 'cpu' cannot time CUDA work (the GPU's time is not CPU time)")
     if not isinstance(t.rounds, int) or t.rounds < 1:
         raise UsageError(f"{where}: timing.rounds must be a positive integer, got {t.rounds!r}")
+    if not isinstance(t.streaming_steps, int) or isinstance(t.streaming_steps, bool) or t.streaming_steps < 1:
+        raise UsageError(f"{where}: timing.streaming_steps must be a positive integer, got {t.streaming_steps!r}")
     for name in ("threads", "min_samples", "warmup_calls"):
         value = getattr(t, name)
         if not isinstance(value, int) or value < 0:

@@ -81,6 +81,8 @@ def _parameters(comparison: Comparison) -> str:
     text = f"threshold {comparison.threshold:.0%}, alpha {comparison.alpha:g}"
     if comparison.relative_to:
         text += f", each case relative to {comparison.relative_to} in its own run"
+    if comparison.statistic != "median":
+        text += f", on the {comparison.statistic} of the raw samples (bootstrap interval)"
     return text
 
 
@@ -109,7 +111,8 @@ def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
                 row["note"] or "",
             ]
         )
-    headers = ["verdict", "case", "base median", "new median", "change", "interval", "p", "decided on", "note"]
+    stat = comparison.statistic
+    headers = ["verdict", "case", f"base {stat}", f"new {stat}", "change", "interval", "p", "decided on", "note"]
     lines = [f"{comparison.base_run_id} -> {comparison.new_run_id} ({_parameters(comparison)})", ""]
     lines.append(format_table(headers, rows, align_right=(2, 3, 4, 6)))
     for verdict in ("only_base", "only_new"):
@@ -123,9 +126,9 @@ def to_terminal(comparison: Comparison, use_color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _md_table(frame: pd.DataFrame) -> list[str]:
+def _md_table(frame: pd.DataFrame, stat: str = "median") -> list[str]:
     lines = [
-        "| case | base median | new median | change | interval | p | decided on | note |",
+        f"| case | base {stat} | new {stat} | change | interval | p | decided on | note |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for _, row in frame.iterrows():
@@ -154,12 +157,14 @@ def to_markdown(comparison: Comparison) -> str:
     for verdict in ("regression", "failure", "improvement", "fixed", "still_failing"):
         part = changes[changes["verdict"] == verdict]
         if len(part):
-            lines += ["", f"### {VERDICT_LABELS[verdict].capitalize()} ({len(part)})", ""] + _md_table(part)
+            lines += ["", f"### {VERDICT_LABELS[verdict].capitalize()} ({len(part)})", ""] + _md_table(
+                part, comparison.statistic
+            )
     for verdict in ("unchanged", "incomparable", "only_base", "only_new"):
         part = changes[changes["verdict"] == verdict]
         if len(part):
             lines += ["", f"<details><summary>{VERDICT_LABELS[verdict].capitalize()} ({len(part)})</summary>", ""]
-            lines += _md_table(part) + ["", "</details>"]
+            lines += _md_table(part, comparison.statistic) + ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 

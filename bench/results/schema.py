@@ -14,13 +14,14 @@ IDENTITY_COLUMNS = [
     "impl",  # the variant: "premul_loop"
     "device",  # cpu | cuda
     "dtype",  # float32 | float64 | bfloat16 | float16 | tf32 (float32 with TF32 matmuls on CUDA)
-    "mode",  # inference (forward, no_grad) | training (forward + backward)
+    "mode",  # inference (forward, no_grad) | training (forward + backward) | streaming (one step per call, no_grad)
     "batch",
     "seq_len",
     "input_size",
     "hidden_size",
     "num_layers",
     "bidirectional",
+    "length_dist",  # fixed (every sequence seq_len steps) | uniform:F (lengths drawn from [ceil(F*seq_len), seq_len])
 ]
 
 COLUMNS: dict[str, str] = {
@@ -39,7 +40,7 @@ COLUMNS: dict[str, str] = {
     "n_samples": "len(samples_s)",
     "ci_low_s": "95% confidence interval of the median, low end (order statistics)",
     "ci_high_s": "95% confidence interval of the median, high end",
-    "samples_s": "raw per-sample times (list), so any statistic can be recomputed",
+    "samples_s": "raw per-sample times (list), so any statistic can be recomputed; streaming: one per step",
     "round_medians_s": "median of each ok round's samples, in round order (list); one round is one worker "
     "process, the independent replicate the regression gate tests",
     "calls_per_sample": "each sample is the mean time of a block of this many calls",
@@ -48,6 +49,15 @@ COLUMNS: dict[str, str] = {
     "clock": "wall (elapsed time) or cpu (the process's CPU time): what samples_s measures",
     "paired": "rnnbench ci: timed in alternating blocks with the other side's model in the same process",
     "rounds": "interleaved rounds (each in a fresh worker process) whose samples are pooled in samples_s",
+    "lengths": "each sequence's real length in the batch (list), drawn per case from length_dist",
+    "mean_length": "mean of lengths",
+    "tokens": "real tokens one timed call processes: sum of lengths (streaming: batch, one step)",
+    "tokens_per_s": "tokens / median_s: throughput in real tokens, so padding shows up as lost throughput",
+    "step_p50_s": "streaming: median latency of a single step (samples_s holds every step's time)",
+    "step_p90_s": "streaming: 90th percentile of single-step latency",
+    "step_p99_s": "streaming: 99th percentile of single-step latency",
+    "step_p999_s": "streaming: 99.9th percentile of single-step latency",
+    "step_max_s": "streaming: the slowest step",
     "first_call_s": "the first call, compile and warm-up included",
     "peak_mem_bytes": "peak extra memory of one call above what existed before it",
     "resident_mem_bytes": "CUDA: memory the case holds between calls (weights, inputs, grads, graph pools)",

@@ -122,6 +122,12 @@ def read_measurements(run_dir: str | Path) -> pd.DataFrame:
     for column in LIST_COLUMNS:
         if column in frame:
             frame[column] = frame[column].map(lambda s: [] if s is None else [float(v) for v in s])
+    if "lengths" in frame:
+        frame["lengths"] = frame["lengths"].map(lambda s: None if s is None else [int(v) for v in s])
+    if "length_dist" in frame:  # runs from before the lengths axis: every sequence had seq_len steps
+        frame["length_dist"] = frame["length_dist"].fillna("fixed")
+    elif len(frame):
+        frame["length_dist"] = "fixed"
     return frame
 
 

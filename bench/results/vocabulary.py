@@ -32,13 +32,19 @@ def baseline_key(family: str) -> str:
 
 
 def shape_label(shape) -> str:
-    """"b32 t128 i64 h256 l1 uni": a shape (a mapping, dataclass or row with SHAPE_FIELDS) in one form."""
-    get = shape.get if isinstance(shape, Mapping) else lambda name: getattr(shape, name)
+    """"b32 t128 i64 h256 l1 uni" (+ " len uniform:0.3" when lengths vary): a shape (a mapping, dataclass or row
+    with SHAPE_FIELDS) in one form."""
+    get = shape.get if isinstance(shape, Mapping) else lambda name: getattr(shape, name, None)
     direction = "bi" if _truthy(get("bidirectional")) else "uni"
     return (
         f"b{_int(get('batch'))} t{_int(get('seq_len'))} i{_int(get('input_size'))} h{_int(get('hidden_size'))}"
         f" l{_int(get('num_layers'))} {direction}"
-    )
+    ) + length_suffix(get("length_dist"))
+
+
+def length_suffix(dist) -> str:
+    """" len uniform:0.3" for a variable-length case; nothing for fixed lengths (or a row from before the axis)."""
+    return "" if missing(dist) or dist == "fixed" else f" len {dist}"
 
 
 def missing(value) -> bool:

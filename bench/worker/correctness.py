@@ -155,6 +155,21 @@ def check_model(
         ref_names = input_names + [f"grad {n}" for n in ref_params]
         compared += [(name, got.get(name), ref) for name, ref in zip(ref_names, ref_grads)]
 
+    return verdict(compared, n_forward, problems, dtype, gradients, limit, own=own_tolerance is not None)
+
+
+def verdict(
+    compared: list[tuple[str, Tensor | None, Tensor]],
+    n_forward: int,
+    problems: dict[str, str],
+    dtype: str,
+    gradients: bool,
+    limit: float,
+    own: bool = False,
+) -> CheckResult:
+    """The check's result from (name, got, reference) triples, the first `n_forward` of them forward results,
+    against the tolerance `limit` (`own`: the implementation's declared one, not the dtype's); `problems` says
+    why a named tensor is missing."""
     errors = [(name, *_errors(got, ref)) for name, got, ref in compared]
     forward_errors = errors[:n_forward]
     max_abs_err = max(e[1] for e in forward_errors)
@@ -171,7 +186,7 @@ def check_model(
     else:
         over = worst_rel / limit
         times = f"{over:,.0f}" if over >= 10 else f"{over:.2f}"
-        whose = "the implementation's own" if own_tolerance is not None else f"the {dtype}"
+        whose = "the implementation's own" if own else f"the {dtype}"
         message = f"{worst_name} rel err {worst_rel:.2e} is {times}x {whose} tolerance {limit:.0e}"
     return CheckResult(max_abs_err, rel_err, grad_rel_err, correct, limit, worst_name, message)
 

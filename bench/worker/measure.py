@@ -21,7 +21,8 @@ from bench.plan.flops import case_flops
 from bench.plan.spec import Timing
 from bench.worker import timing as timing_mod
 from bench.worker.memory import allocated_bytes, peak_extra_bytes
-from bench.worker.workload import Workload, matmul_precision, prepare
+from bench.worker.streaming import Stepwise, step_percentiles, time_steps
+from bench.worker.workload import Workload, matmul_precision, prepare, seq_lengths
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -87,16 +88,30 @@ def _plausible_split(row: dict) -> dict:
 def _check(workload: Workload, case: Case, gradients: bool) -> dict:
     from bench.worker.correctness import check_model
 
-    result = check_model(
-        workload.model,
-        workload.reference,
-        batch=case.batch,
-        seq_len=case.seq_len,
-        device=case.device,
-        dtype=case.dtype,
-        gradients=gradients,
-        own_tolerance=workload.tolerance,
-    )
+    if workload.lengths is not None:  # each sequence against the reference run on it alone
+        from bench.worker.correctness_varlen import check_varlen
+
+        result = check_varlen(
+            workload.model,
+            workload.reference,
+            seq_lengths(workload),
+            seq_len=case.seq_len,
+            device=case.device,
+            dtype=case.dtype,
+            gradients=gradients,
+        )
+    else:  # streaming: the model fed one step per call, as it was timed
+        model = Stepwise(workload.model) if workload.stream is not None else workload.model
+        result = check_model(
+            model,
+            workload.reference,
+            batch=case.batch,
+            seq_len=case.seq_len,
+            device=case.device,
+            dtype=case.dtype,
+            gradients=gradients,
+            own_tolerance=workload.tolerance,
+        )
     return {
         "max_abs_err": result.max_abs_err,
         "rel_err": result.rel_err,
@@ -170,7 +185,10 @@ def finish_case(
             row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
             if baseline_bytes is not None:
                 row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
-    flops = case_flops(case)
+    row.update(_tokens(workload))
+    row["tokens_per_s"] = row["tokens"] / row["median_s"]
+    # useful work only: the real tokens of a variable-length batch, one step of a stream
+    flops = case_flops(case) * row["tokens"] // (case.batch * case.seq_len)
     row["flops"] = flops
     row["achieved_flops_per_s"] = flops / row["median_s"]
     if peak_flops_per_s:
@@ -182,6 +200,13 @@ def finish_case(
         except Exception as exc:  # a check that cannot run is a failed check, not a lost case
             row.update(correct=False, error=f"correctness check failed to run: {type(exc).__name__}: {exc}")
     return row
+
+
+def _tokens(workload: Workload) -> dict:
+    """The batch's sequence lengths, their mean, and the real tokens one timed call processes."""
+    lengths = seq_lengths(workload)
+    per_call = workload.case.batch if workload.stream is not None else sum(lengths)
+    return {"lengths": lengths, "mean_length": sum(lengths) / len(lengths), "tokens": per_call}
 
 
 def failed_row(row: dict, exc: BaseException, case: Case) -> dict:
@@ -204,19 +229,27 @@ def measure_case(
     try:
         row, workload, per_call_s, baseline_bytes = start_case(case, timing, threads)
         with matmul_precision(case):
-            samples, row["calls_per_sample"] = timing_mod.sample(
-                workload.step,
-                threads=threads,
-                min_time_s=timing.min_time_s,
-                budget_s=timing.budget_s,
-                target_rel_iqr=timing.target_rel_iqr,
-                min_samples=timing.min_samples,
-                per_call_estimate_s=per_call_s,
-                label=case.key,
-                clock=timing.clock,
-            )
+            if workload.stream is not None:
+                samples, row["calls_per_sample"] = time_steps(workload.stream, timing.streaming_steps), 1
+                row.update(step_percentiles(samples))
+            else:
+                samples, row["calls_per_sample"] = _sample(workload, timing, threads, per_call_s)
         finish_case(row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat, baseline_bytes)
     except Exception as exc:
         failed_row(row, exc, case)
     row["wall_s"] = time.perf_counter() - wall_start
     return row
+
+
+def _sample(workload: Workload, timing: Timing, threads: int, per_call_s: float) -> tuple[list[float], int]:
+    return timing_mod.sample(
+        workload.step,
+        threads=threads,
+        min_time_s=timing.min_time_s,
+        budget_s=timing.budget_s,
+        target_rel_iqr=timing.target_rel_iqr,
+        min_samples=timing.min_samples,
+        per_call_estimate_s=per_call_s,
+        label=workload.case.key,
+        clock=timing.clock,
+    )

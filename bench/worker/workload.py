@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from bench.plan.cases import Case
+from bench.plan.inputs import FIXED, draw_lengths
+from bench.worker.streaming import Stream
 from implementations import families as this_tree_families
 from implementations import registry
 
@@ -45,13 +47,16 @@ class Workload:
     state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
     grad_output: torch.Tensor
     tolerance: float | None = None  # the implementation's own correctness tolerance, if it declares one
+    lengths: torch.Tensor | None = None  # variable-length cases: each sequence's length, CPU int64 (batch,)
+    stream: Stream | None = None  # streaming mode: one step per call
 
     def forward(self):
-        """One forward call; under no_grad in inference mode, recording autograd in training mode."""
-        if self.case.mode == "inference":
+        """One forward call; under no_grad unless in training mode, recording autograd in training mode."""
+        args = (self.x, self.state) if self.lengths is None else (self.x, self.state, self.lengths)
+        if self.case.mode != "training":
             with torch.no_grad():
-                return self.model(self.x, self.state)
-        return self.model(self.x, self.state)
+                return self.model(*args)
+        return self.model(*args)
 
     def backward(self, output, retain_graph: bool = False) -> None:
         """Backward of a forward's output (output[0] is the sequence output); gradients start afresh."""
@@ -61,7 +66,11 @@ class Workload:
         torch.autograd.backward(output[0], self.grad_output, retain_graph=retain_graph)
 
     def step(self) -> None:
-        """The timed unit: forward (inference) or forward + backward (training)."""
+        """The timed unit: forward (inference), forward + backward (training) or one step (streaming)."""
+        if self.stream is not None:
+            with torch.no_grad():
+                self.stream.step()
+            return
         output = self.forward()
         if self.case.mode == "training":
             self.backward(output)
@@ -102,4 +111,18 @@ def prepare(case: Case, seed: int = 0, source=None) -> Workload:
         case.batch, case.seq_len, case.hidden_size * directions, dtype=case.torch_dtype, device=case.device
     )
     # a base tree's registry (bench ci) may predate declared tolerances
-    return Workload(case, reference, model, x, state, grad_output, getattr(impl, "tolerance", None))
+    workload = Workload(case, reference, model, x, state, grad_output, getattr(impl, "tolerance", None))
+    if case.length_dist != FIXED:
+        workload.lengths = torch.tensor(
+            draw_lengths(case.length_dist, case.batch, case.seq_len, seed), dtype=torch.int64
+        )
+    if case.mode == "streaming":
+        workload.stream = Stream(model, x, state)
+    return workload
+
+
+def seq_lengths(workload: Workload) -> list[int]:
+    """Each sequence's real length in the workload's batch."""
+    if workload.lengths is None:
+        return [workload.case.seq_len] * workload.case.batch
+    return [int(n) for n in workload.lengths]

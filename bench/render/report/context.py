@@ -36,7 +36,9 @@ TABLE_COLUMNS = [
     ("hidden", "hidden_size", fmt_plain),
     ("layers", "num_layers", fmt_plain),
     ("bidir", "bidirectional", fmt_plain),
+    ("lengths", "length_dist", fmt_plain),
     ("median", "median_s", fmt_seconds),
+    ("step p99", "step_p99_s", fmt_seconds),  # streaming: the tail beside the median
     ("IQR", "iqr_s", fmt_seconds),
     ("95% CI low", "ci_low_s", fmt_seconds),
     ("95% CI high", "ci_high_s", fmt_seconds),

@@ -14,10 +14,10 @@ from bench.errors import UsageError
 from bench.results.schema import COLUMNS
 from bench.results.vocabulary import BASELINE_VARIANT, FAILED_STATUSES, SHAPE_FIELDS, shape_label
 
-SHAPE_COLUMNS = list(SHAPE_FIELDS)
+SHAPE_COLUMNS = [*SHAPE_FIELDS, "length_dist"]
 SETTING_COLUMNS = ["family", "device", "dtype", "mode"]
 GROUP_COLUMNS = SETTING_COLUMNS + SHAPE_COLUMNS
-REQUIRED_COLUMNS = ["key", "family", "impl", "device", "dtype", "mode", *SHAPE_COLUMNS, "status"]
+REQUIRED_COLUMNS = ["key", "family", "impl", "device", "dtype", "mode", *SHAPE_FIELDS, "status"]
 BASELINE = BASELINE_VARIANT  # for families the run's "baselines" do not name
 NOT_OK_ORDER = [*FAILED_STATUSES, "skipped"]
 
@@ -107,7 +107,9 @@ def prepare(
         _as_bool(df["correct"]) if "correct" in df.columns else pd.Series(pd.NA, index=df.index, dtype="boolean")
     )
     ok = df["status"].eq("ok") & df["median_s"].gt(0)
-    df["tokens_per_s"] = (df["batch"] * df["seq_len"] / df["median_s"]).where(ok)
+    df["length_dist"] = df["length_dist"].astype(object).where(df["length_dist"].notna(), "fixed")  # older runs: fixed
+    tokens = _num(df, "tokens").fillna(df["batch"] * df["seq_len"])  # real tokens: padding does not count
+    df["tokens_per_s"] = (tokens / df["median_s"]).where(ok)
     achieved = df["achieved_flops_per_s"].fillna(df["flops"] / df["median_s"]).where(ok)
     df["achieved_flops_per_s"] = achieved
     if peak_flops_per_s and df["efficiency"].isna().all():

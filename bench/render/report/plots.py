@@ -17,6 +17,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm, to_hex  # noqa: E402
 
+from bench.plan.inputs import MODES  # noqa: E402
 from bench.render.report import data  # noqa: E402
 
 MAX_SETTINGS = 3  # device/dtype combinations drawn; bounds the figure count on huge sweeps
@@ -69,7 +70,9 @@ def figures(df: pd.DataFrame, verdict: pd.DataFrame, colors: dict[str, str]) -> 
             if f is not None
         ]
     out += [f for f in (_first_call(measured, hue), _training_split(measured, hue)) if f is not None]
-    return out
+    from bench.render.report import input_plots  # streaming and variable-length figures; imports this module
+
+    return out + input_plots.figures(measured, hue)
 
 
 def hue_of(colors: dict[str, str]) -> dict[str, str]:
@@ -145,7 +148,7 @@ def _line_grid(part, hue, x, y, *, low=None, high=None, xlabel, ylabel, log_y):
     Plain matplotlib subplots rather than a FacetGrid: same look, a fraction of the layout passes.
     """
     families = sorted(part["family"].unique())
-    modes = [m for m in ("inference", "training") if m in set(part["mode"])]
+    modes = [m for m in MODES if m in set(part["mode"])]
     labels = [k for k in hue if k in set(part["label"])]
     legend_in = max(_text_in(labels) + 0.8, 1.6)
     facet_in = _facet_width(len(families), 0.8 + legend_in)
@@ -277,7 +280,7 @@ def _speedup_heatmap(verdict, where, tag):
     fixed = _heatmap_slice(decided)
     rows = data.select(decided, fixed)
     panels = sorted(rows.groupby(["mode", "family"]).groups)
-    modes = [m for m in ("inference", "training") if m in set(rows["mode"])]
+    modes = [m for m in MODES if m in set(rows["mode"])]
     families = sorted(rows["family"].unique())
     fig, axes = plt.subplots(
         len(modes), len(families), squeeze=False,
@@ -345,7 +348,7 @@ def _first_call(measured, hue):
     rows["key_label"] = rows["key"].map(_safe)
     order = rows.groupby("key_label")["first_call_s"].median().sort_values().index.tolist()
     height = min(0.28 * len(order) + 1.2, 12)
-    modes = [m for m in ("inference", "training") if m in set(rows["mode"])]
+    modes = [m for m in MODES if m in set(rows["mode"])]
     fig, axes = plt.subplots(
         1, len(modes), squeeze=False, sharey=True, figsize=(4.6 * len(modes) + _text_in(order) + 0.5, height)
     )
