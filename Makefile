@@ -18,7 +18,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench train show report profile tensorboard gpu-reference noise-check ci-bench validate-gate clean-venv
+.PHONY: venv test lint bench train show report profile tensorboard gpu-reference noise-check bench-store ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ show: venv
 # How background load and the thread count change timings here (the reason for the default thread count).
 noise-check: venv
 	$(PY) -m bench.experiments.noise_check
+
+# What the store costs a sweep: 10,000 and 100,000 finished cases of 100 samples appended, then compacted.
+STORE_ROWS ?= 10000 100000
+bench-store: venv
+	$(PY) -m bench.experiments.bench_store --rows $(STORE_ROWS)
 
 # On a CUDA machine: the GPU sweep, kept as reference data under results/reference/<gpu-name>/
 # (measurements, run.json with the exact command, and the report beside them).

@@ -121,7 +121,7 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
-            if (run_dir / store.MEASUREMENTS).exists() and len(store.read_measurements(run_dir)) >= 2:
+            if (run_dir / store.RUN_JSON).exists() and len(store.read_measurements(run_dir)) >= 2:
                 break
             time.sleep(0.2)
         else:

@@ -43,7 +43,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, cli):
     deadline = time.monotonic() + 180
     try:
         while time.monotonic() < deadline:
-            if (run_dir / store.MEASUREMENTS).exists() and len(store.read_measurements(run_dir)) >= 2:
+            if (run_dir / store.RUN_JSON).exists() and len(store.read_measurements(run_dir)) >= 2:
                 break
             time.sleep(0.2)
         else:

@@ -98,6 +98,8 @@ def run_pairs(
         raise
     finally:
         runner.close()
+        for side in SIDES:
+            store.seal(dirs[side])
     for side in SIDES:
         frame = store.read_measurements(dirs[side])
         store.update_meta(dirs[side], status="complete", finished_at=store.now(), counts=status_counts(frame))

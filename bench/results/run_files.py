@@ -28,7 +28,7 @@ def read_run(name: str | Path) -> tuple[pd.DataFrame, dict]:
     meta = store.read_meta(path)
     if not isinstance(meta, dict):
         raise UsageError(f"{path / store.RUN_JSON}: expected a JSON object")
-    if not (path / store.MEASUREMENTS).is_file():
+    if not store.has_rows(path):
         raise UsageError(f"{path}: no {store.MEASUREMENTS} (the run recorded nothing)")
     table = store.read_measurements(path)
     meta.setdefault("run_id", path.name)

@@ -1,7 +1,9 @@
-"""Run directories: results/<run_id>/{run.json, measurements.parquet, measurements.csv}.
+"""Run directories: results/<run_id>/{run.json, measurements.parquet, measurements.csv, rows/}.
 
-Rows are appended as cases finish; every write goes to a temporary file first and is renamed into place,
-so a crash or Ctrl-C leaves either the old file or the new one, never half of one.
+Rows are appended as cases finish, each to a row log (bench/results/rowlog.py) with one fsync, and folded
+into measurements.parquet and .csv at the end of a run, on --resume, on merge and by any reader that
+finds logs (bench/results/compaction.py). Whole files (run.json, the tables) go to a temporary file first,
+fsynced, and are renamed into place, so a crash or Ctrl-C leaves the old file or the new one, never half.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.results import compaction, rowlog
 from bench.results.schema import COLUMNS
 
 MEASUREMENTS = "measurements.parquet"
@@ -108,22 +110,19 @@ def update_meta(run_dir: str | Path, **fields) -> dict:
 
 
 def read_measurements(run_dir: str | Path) -> pd.DataFrame:
-    """The run's rows (an empty table with the schema's columns when none were written yet)."""
+    """The run's rows (an empty table with the schema's columns when none were written yet): the parquet
+    and any rows logged since it was compacted, which this read folds in when it can."""
     run_dir = Path(run_dir)
     if not (run_dir / RUN_JSON).exists():
         read_meta(run_dir)  # raises the one-line error
-    path = run_dir / MEASUREMENTS
-    if not path.exists():
+    table = compaction.read(run_dir)
+    if table is None:
         return pd.DataFrame(columns=list(COLUMNS))
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise UsageError(f"corrupt {path}: {exc}") from None
+    frame = compaction.normalize(table).to_pandas()
     for column in LIST_COLUMNS:
-        if column in frame:
-            frame[column] = frame[column].map(lambda s: [] if s is None else [float(v) for v in s])
+        frame[column] = frame[column].map(lambda s: [] if not _is_list(s) else [float(v) for v in s])
     if "lengths" in frame:
-        frame["lengths"] = frame["lengths"].map(lambda s: None if s is None else [int(v) for v in s])
+        frame["lengths"] = frame["lengths"].map(lambda s: None if not _is_list(s) else [int(v) for v in s])
     if "length_dist" in frame:  # runs from before the lengths axis: every sequence had seq_len steps
         frame["length_dist"] = frame["length_dist"].fillna("fixed")
     elif len(frame):
@@ -131,37 +130,31 @@ def read_measurements(run_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _normalize(rows: Iterable[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows))
-    for column in COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    extra = [c for c in frame.columns if c not in COLUMNS]
-    return frame[list(COLUMNS) + extra]
+def has_rows(run_dir: str | Path) -> bool:
+    """Whether the run wrote any row yet (a compacted table or a row log)."""
+    run_dir = Path(run_dir)
+    return (run_dir / MEASUREMENTS).is_file() or bool(rowlog.logs(run_dir / rowlog.ROWS))
 
 
 def write_measurements(run_dir: str | Path, frame: pd.DataFrame) -> None:
-    run_dir = Path(run_dir)
-    frame = _normalize(frame.to_dict("records"))
-    _atomic_write(run_dir / MEASUREMENTS, lambda tmp: frame.to_parquet(tmp, index=False))
-    csv = frame.copy()
-    for column in LIST_COLUMNS:
-        csv[column] = csv[column].map(lambda s: json.dumps([float(v) for v in s]) if _is_list(s) else "")
-    _atomic_write(run_dir / "measurements.csv", lambda tmp: csv.to_csv(tmp, index=False))
+    """Make `frame` the run's whole table (parquet and CSV), written atomically and fsynced."""
+    compaction.replace(run_dir, frame)
 
 
 def _is_list(value) -> bool:
     return value is not None and not isinstance(value, float | str) and hasattr(value, "__len__")
 
 
-def append_rows(run_dir: str | Path, rows: list[dict]) -> pd.DataFrame:
-    """Add finished cases; a case_id already present is replaced, so a re-run never duplicates."""
-    existing = read_measurements(run_dir)
-    new = _normalize(rows)
-    keep = existing[~existing["case_id"].isin(set(new["case_id"]))] if len(existing) else existing
-    frame = pd.concat([df for df in (keep, new) if len(df)], ignore_index=True) if len(keep) else new
-    write_measurements(run_dir, frame)
-    return frame
+def append_rows(run_dir: str | Path, rows: list[dict]) -> None:
+    """Add finished cases: one fsynced append to this process's row log, O(1) in the run's size. A case_id
+    already present is replaced when read, so a re-run never duplicates."""
+    rowlog.append(run_dir, rows)
+
+
+def seal(run_dir: str | Path) -> None:
+    """The end of a run (or of this process's part of it): close our row log and compact the run."""
+    rowlog.close(run_dir)
+    compaction.compact(run_dir, wait=True)
 
 
 def finished_case_ids(run_dir: str | Path) -> set[str]:

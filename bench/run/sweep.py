@@ -109,6 +109,7 @@ def _cases(request: SweepRequest) -> tuple[list, int]:
 def _open_run(request: SweepRequest, threads: int, cases) -> tuple[Path, str]:
     if request.resume_dir is not None:
         store.update_meta(request.resume_dir, status="running", resumed_at=store.now(), executor=request.executor)
+        store.seal(request.resume_dir)  # fold the interrupted run's row logs into its table before going on
         return request.resume_dir, request.run_id
     run_id = request.run_id or store.new_run_id()
     if request.shard:
@@ -139,6 +140,7 @@ def _execute(request: SweepRequest, run_dir: Path, run_id: str, cases, threads: 
         return _run_local(request, run_dir, run_id, threads, cases, progress)
     finally:
         progress.close()
+        store.seal(run_dir)  # the run's table and CSV, compacted from its row log, however the run ended
 
 
 def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
