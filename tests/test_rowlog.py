@@ -1,5 +1,6 @@
 """The append-only row logs under a run and their compaction into measurements.parquet / .csv."""
 
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_rows_are_logged_then_compacted_and_the_last_row_of_a_case_wins(tmp_path
     assert rowlog.logs(run / rowlog.ROWS) == []
     assert pq.read_table(run / store.MEASUREMENTS).num_rows == 3
     csv = pd.read_csv(run / "measurements.csv").set_index("case_id")
-    assert csv.loc["a", "median_s"] == 3.0 and csv.loc["c", "samples_s"] == "[4.0]"
+    assert csv.loc["a", "median_s"] == 3.0 and json.loads(csv.loc["c", "samples_s"]) == [4.0]
 
     store.append_rows(run, [_row("b", 5.0)])  # a resumed run: a new log, numbered after the first
     assert rowlog.seq_of(rowlog.logs(run / rowlog.ROWS)[0].name) == 2

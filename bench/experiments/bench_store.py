@@ -2,8 +2,8 @@
 (one fsynced append per case, as the runner does), then compact the run once, as its end does. Run with
 `make bench-store` (or `python -m bench.experiments.bench_store --rows 10000 100000`).
 
-Prints, per size, the total bookkeeping, its two parts, the slowest single append (which must not grow
-with the run) and the sizes of the files written.
+Prints, per size, the total bookkeeping (wall time, and the CPU time of this process), its two parts,
+the slowest single append (which must not grow with the run) and the sizes of the files written.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def measure(root: Path, rows: int, seed: int = 0) -> dict:
     payload = [_row(i, rng) for i in range(rows)]  # made before the clock starts: the store is timed, not numpy
     run_dir = store.create_run(root, f"store-{rows}", {"status": "running"})
     slowest = 0.0
+    cpu = time.process_time()  # this process's CPU time, every thread: what a loaded machine does not inflate
     start = time.perf_counter()
     for row in payload:
         before = time.perf_counter()
@@ -63,6 +64,7 @@ def measure(root: Path, rows: int, seed: int = 0) -> dict:
     appended = time.perf_counter()
     store.seal(run_dir)
     end = time.perf_counter()
+    cpu = time.process_time() - cpu
     case_ids = pq.read_table(run_dir / store.MEASUREMENTS, columns=["case_id"]).column("case_id").to_pandas()
     if len(case_ids) != rows or not case_ids.is_unique:
         raise RuntimeError(f"the store read back {len(case_ids)} rows of {rows}")
@@ -71,6 +73,7 @@ def measure(root: Path, rows: int, seed: int = 0) -> dict:
         "append_s": appended - start,
         "compact_s": end - appended,
         "total_s": end - start,
+        "cpu_s": cpu,
         "slowest_append_s": slowest,
         "parquet_bytes": (run_dir / store.MEASUREMENTS).stat().st_size,
         "csv_bytes": (run_dir / "measurements.csv").stat().st_size,
@@ -88,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure(Path(tmp), rows))
             print(f"{rows} rows: {results[-1]['total_s']:.1f} s", flush=True)
     load = os.getloadavg()[0]
-    header = ["rows", "total s", "appends s", "compaction s", "slowest append ms", "parquet MB", "csv MB"]
+    header = ["rows", "total s", "cpu s", "appends s", "compaction s", "slowest append ms", "parquet MB", "csv MB"]
     table = [
         [
             f"{r['rows']:,}",
             f"{r['total_s']:.1f}",
+            f"{r['cpu_s']:.1f}",
             f"{r['append_s']:.1f}",
             f"{r['compact_s']:.1f}",
             f"{r['slowest_append_s'] * 1e3:.1f}",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -132,12 +133,20 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def _list_text(column: pa.ChunkedArray) -> pa.Array:
+    """A list column as JSON text ("[0.0012, 0.0013]"), formatted by Arrow (shortest round-trip digits);
+    an absent list is empty text."""
+    values = column.combine_chunks()
+    if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type)):
+        return pa.array([""] * len(values), pa.string())
+    items = pa.ListArray.from_arrays(values.offsets, pc.cast(values.values, pa.string()), mask=values.is_null())
+    return pc.fill_null(pc.binary_join_element_wise("[", pc.binary_join(items, ", "), "]", ""), "")
+
+
 def _csv_table(table: pa.Table) -> pa.Table:
-    """The CSV's copy: list columns as JSON text (samples_s: "[0.0012, ...]"), empty when absent."""
+    """The CSV's copy: list columns (samples_s, round_medians_s) as JSON text."""
     for column in LIST_COLUMNS:
-        index = table.column_names.index(column)
-        text = [json.dumps(v) if v is not None else "" for v in table.column(column).to_pylist()]
-        table = table.set_column(index, column, pa.array(text, pa.string()))
+        table = table.set_column(table.column_names.index(column), column, _list_text(table.column(column)))
     return table
 
 
