@@ -40,3 +40,23 @@ def _strip_ansi(text: str) -> str:
     import re
 
     return re.sub(r"\033\[[0-9;]*m", "", text)
+
+
+def format_frame(frame, limit: int | None = None) -> str:
+    """A DataFrame as format_table draws it: numbers right-aligned, floats to 6 significant digits,
+    missing values blank; past `limit` rows, a last line says how many were left out."""
+    import pandas as pd
+
+    shown = frame if limit is None else frame.head(limit)
+    numeric = [i for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_numeric_dtype(dtype)]
+
+    def cell(value) -> str:
+        if value is None or (not isinstance(value, list | tuple | dict) and pd.isna(value) is True):
+            return ""
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    rows = [[cell(v) for v in row] for row in shown.itertuples(index=False)]
+    text = format_table([str(c) for c in frame.columns], rows, align_right=numeric)
+    if len(shown) < len(frame):
+        text += f"\n... {len(frame) - len(shown)} more rows"
+    return text

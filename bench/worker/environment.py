@@ -55,6 +55,8 @@ def collect(threads: int) -> dict:
         "threads": threads,
         "gpus": gpus,
         "git_commit": _git("rev-parse", "HEAD"),
+        "git_commit_time": _git("show", "-s", "--format=%cI", "HEAD"),  # what `rnnbench history` orders runs by
+        "git_branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
         "git_dirty": None if status is None else bool(status),
     }
 

@@ -102,3 +102,10 @@ def render(context: dict) -> str:
     csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
     template = _environment().get_template(TEMPLATE)
     return template.render(**context, script=script, style=style, csp=csp)
+
+
+def render_template(name: str, context: dict) -> str:
+    """Another page in the report's style (bench/render/templates/NAME), with no script at all."""
+    style = resources.files("bench.render").joinpath("templates", "report.css").read_text()
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return _environment().get_template(name).render(**context, style=style, csp=csp)
