@@ -37,11 +37,11 @@ def _draw_case(data: pd.DataFrame, changes_by_case: dict, **_) -> None:
 
     ax = plt.gca()
     for _, part in data.groupby("series"):
-        low = (part["median_s"] - part["ci_low_s"].astype(float)).clip(lower=0).fillna(0)
-        high = (part["ci_high_s"].astype(float) - part["median_s"]).clip(lower=0).fillna(0)
-        ax.errorbar(part["position"], part["median_s"], yerr=[low, high], fmt="none", ecolor="0.6", lw=0.8)
+        low = (part["ms"] - part["ci_low_ms"]).clip(lower=0).fillna(0)
+        high = (part["ci_high_ms"] - part["ms"]).clip(lower=0).fillna(0)
+        ax.errorbar(part["position"], part["ms"], yerr=[low, high], fmt="none", ecolor="0.6", lw=0.8)
         noisy = part[part["noisy"]]
-        ax.scatter(noisy["position"], noisy["median_s"], s=40, facecolors="none", edgecolors="crimson", zorder=3)
+        ax.scatter(noisy["position"], noisy["ms"], s=40, facecolors="none", edgecolors="crimson", zorder=3)
     case_id = data["case_id"].iloc[0]
     for change in changes_by_case.get(case_id, []):
         position = data.loc[data["run_id"] == change.run_after, "position"]
@@ -49,7 +49,7 @@ def _draw_case(data: pd.DataFrame, changes_by_case: dict, **_) -> None:
             ax.axvline(float(position.iloc[0]) - 0.5, color="crimson", ls="--", lw=1)
 
 
-def _figure(part: pd.DataFrame, title: str, changes_by_case: dict) -> Figure:
+def _figure(part: pd.DataFrame, title: str, changes_by_case: dict, total: int) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,21 +60,20 @@ def _figure(part: pd.DataFrame, title: str, changes_by_case: dict) -> Figure:
     shown = cases[:MAX_FACETS]
     data = part[part["case_id"].isin(shown)].copy()
     data["case"] = data["case_id"].str.replace("$", r"\$", regex=False).str.replace("|", "\n", n=1, regex=False)
-    data["ms"] = data["median_s"] * 1e3
+    data["ms"] = data["median_s"].astype(float) * 1e3
+    data["ci_low_ms"] = pd.to_numeric(data["ci_low_s"], errors="coerce") * 1e3
+    data["ci_high_ms"] = pd.to_numeric(data["ci_high_s"], errors="coerce") * 1e3
     grid = sns.relplot(
         data=data, x="position", y="ms", hue="series", col="case", col_wrap=min(COLUMNS, len(shown)),
         kind="line", marker="o", markersize=4, height=2.4, aspect=1.4, facet_kws={"sharey": False, "sharex": False},
     )  # fmt: skip
-    data["median_s"] = data["ms"]
-    data["ci_low_s"], data["ci_high_s"] = data["ci_low_s"].astype(float) * 1e3, data["ci_high_s"].astype(float) * 1e3
     grid.map_dataframe(_draw_case, changes_by_case=changes_by_case)
     grid.set_titles("{col_name}", size=7)
     grid.set_axis_labels("run (ordered by commit time)", "median (ms)")
-    grid.figure.suptitle(title, y=1.02)
     buffer = io.BytesIO()
     grid.figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(grid.figure)
-    return Figure(title, base64.b64encode(buffer.getvalue()).decode("ascii"), len(shown), len(cases))
+    return Figure(title, base64.b64encode(buffer.getvalue()).decode("ascii"), len(shown), total)
 
 
 def figures(points: pd.DataFrame, found: list[Change]) -> list[Figure]:
@@ -88,8 +87,8 @@ def figures(points: pd.DataFrame, found: list[Change]) -> list[Figure]:
     for (family, mode), part in groups[:MAX_FIGURES]:
         ordered = part.sort_values(["changed", "case_id"], ascending=[False, True])
         keep = list(dict.fromkeys(ordered["case_id"]))[:MAX_FACETS]
-        drawn.append(_figure(part[part["case_id"].isin(keep)], f"{family} · {mode}", changes_by_case))
-        drawn[-1] = Figure(drawn[-1].title, drawn[-1].png_base64, len(keep), part["case_id"].nunique())
+        title, total = f"{family} · {mode}", part["case_id"].nunique()
+        drawn.append(_figure(part[part["case_id"].isin(keep)], title, changes_by_case, total))
     return drawn
 
 
