@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -46,8 +47,8 @@ def test_rows_are_logged_then_compacted_and_the_last_row_of_a_case_wins(tmp_path
 def test_each_log_is_fsynced_before_it_is_closed(tmp_path, monkeypatch):
     run = store.create_run(tmp_path, "r", {})
     synced = []
-    real = os.fsync
-    monkeypatch.setattr(rowlog.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    real = rowlog._sync
+    monkeypatch.setattr(rowlog, "_sync", lambda fd: (synced.append(fd), real(fd)))
     store.append_rows(run, [_row("a", 1.0)])
     fd = rowlog._WRITERS[run.resolve()].fd
     rowlog.close(run)
@@ -114,3 +115,26 @@ def test_readers_see_every_row_while_a_writer_appends(tmp_path):
     assert counts == sorted(counts) and any(0 < n < 1000 for n in counts)  # some reads were mid-way
     assert list(store.read_measurements(run)["case_id"]) == [f"c{i:04d}" for i in range(1000)]
     assert compaction.compact(run) is not None and rowlog.logs(run / rowlog.ROWS) == []
+
+
+def test_appends_do_not_wait_for_the_disk(tmp_path, monkeypatch):
+    """The Ray driver and the runner append while an fsync is still running: the syncer thread waits
+    for the disk, the caller does not; closing the log waits for the last fsync."""
+    run = store.create_run(tmp_path, "r", {})
+    disk = threading.Event()
+    started = threading.Event()
+    real = os.fsync
+
+    def slow_fsync(fd):
+        started.set()
+        disk.wait(timeout=60)
+        real(fd)
+
+    monkeypatch.setattr(rowlog, "_sync", slow_fsync)
+    store.append_rows(run, [_row("a", 1.0)])
+    assert started.wait(timeout=30)  # the syncer is inside fsync, held there
+    for i in range(20):
+        store.append_rows(run, [_row(f"b{i}", 2.0)])  # returns although the disk has not answered
+    assert not disk.is_set() and len(store.read_measurements(run)) == 21
+    disk.set()
+    rowlog.close(run)

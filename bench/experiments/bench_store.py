@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in results
     ]
     print(format_table(header, table))
-    print(f"{SAMPLES} samples per row; one fsync per append; load average {load:.1f} on {os.cpu_count()} cores")
+    print(f"{SAMPLES} samples per row; appends fsynced by group commit; load {load:.1f}, {os.cpu_count()} cores")
     return 0
 
 

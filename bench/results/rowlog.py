@@ -51,6 +51,11 @@ def _json_default(value):
     return str(value)
 
 
+def _sync(fd: int) -> None:
+    """The log's fsync (a seam of its own, so a test can hold the disk)."""
+    os.fsync(fd)
+
+
 def _strict(row: dict) -> dict:
     """NaN and infinities as null, so the line is strict JSON (Arrow's reader refuses NaN)."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
@@ -99,7 +104,7 @@ class _Writer:
                     return  # closing, everything synced
                 target = self.written
             try:
-                os.fsync(self.fd)
+                _sync(self.fd)
             except OSError as exc:
                 with self.changed:
                     self.error, self.synced = exc, self.written
