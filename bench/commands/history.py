@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         document = {"summary": summary, "changes": [c.as_dict() for c in found], "noisy": noisy.to_dict("records")}
         _write(args.json, json.dumps(document, indent=2, default=str) + "\n")
+    if not len(points):
+        print(f"rnnbench history: note: no ok measurement under {args.root} (every case failed or was skipped)")
     print(markdown.split("\n")[2])
     if found:
         table = context["changes"]
