@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 def test_history_page_shows_the_change_first_and_every_figure(tmp_path, capsys):
     root = tmp_path / "results"
     write_root(root, noisy=((2, 10),))
-    assert main(["history", str(root), "--out", str(tmp_path / "page")]) == 0
+    assert main(["history", str(root), "--out", str(tmp_path / "page"), "--permutations", "199"]) == 0
     capsys.readouterr()
     with Chromium(BROWSER) as browser:
         log = browser.open(tmp_path / "page" / "index.html")
