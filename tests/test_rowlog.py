@@ -138,3 +138,14 @@ def test_appends_do_not_wait_for_the_disk(tmp_path, monkeypatch):
     assert not disk.is_set() and len(store.read_measurements(run)) == 21
     disk.set()
     rowlog.close(run)
+
+
+def test_a_column_logged_as_text_and_as_a_number_is_kept(tmp_path):
+    run = store.create_run(tmp_path, "r", {})
+    store.append_rows(run, [_row("a", 1.0, error="a message")])
+    store.append_rows(run, [_row("b", 2.0, error=3)])
+    rowlog.close(run)
+    store.append_rows(run, [_row("c", 3.0, error=4)])  # a second log: the two are joined too
+    frame = store.read_measurements(run).set_index("case_id")
+    assert list(frame["error"]) == ["a message", "3", "4"]
+    rowlog.close(run)

@@ -24,7 +24,18 @@ import pyarrow.parquet as pq
 
 from bench.errors import UsageError
 from bench.results import rowlog
-from bench.results.rowlog import METADATA_KEY, PARQUET, ROWS, LogPart, fsync_dir, logs, read_log, warn, writer_gone
+from bench.results.rowlog import (
+    METADATA_KEY,
+    PARQUET,
+    ROWS,
+    LogPart,
+    fsync_dir,
+    lenient_table,
+    logs,
+    read_log,
+    warn,
+    writer_gone,
+)
 from bench.results.schema import COLUMNS
 
 CSV = "measurements.csv"
@@ -87,9 +98,19 @@ def _merge(snapshot: _Snapshot) -> pa.Table | None:
     tables = [t for t in [snapshot.table, *(p.table for p in snapshot.parts)] if t is not None and t.num_rows]
     if not tables:
         return snapshot.table if snapshot.table is not None else (normalize(pa.table({})) if snapshot.parts else None)
-    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    table = _concat(tables) if len(tables) > 1 else tables[0]
     duplicated = table.column("case_id").to_pandas().duplicated(keep="last").to_numpy()
     return table.filter(pa.array(~duplicated)) if duplicated.any() else table
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table; columns whose types Arrow cannot unify (a value logged as text in one row, a number in
+    another) go through pandas, which keeps them as objects."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except pa.ArrowException:
+        frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+        return lenient_table(frame)
 
 
 def normalize(table: pa.Table) -> pa.Table:
@@ -170,7 +191,7 @@ def _retire(parts: list[LogPart]) -> None:
             part.path.unlink(missing_ok=True)
 
 
-def _fold(run_dir: Path, replacement: pd.DataFrame | None) -> pd.DataFrame | None:
+def _fold(run_dir: Path, replacement: pa.Table | None) -> pa.Table | None:
     """Under the lock: the parquet with every log folded in (or `replacement` instead of all of it)."""
     gone = {log.name for log in logs(run_dir / ROWS) if writer_gone(log)}  # before reading: they cannot grow
     snapshot = _snapshot(run_dir)
@@ -180,7 +201,7 @@ def _fold(run_dir: Path, replacement: pd.DataFrame | None) -> pd.DataFrame | Non
     for part in snapshot.parts:
         _warn_bad(part, part.path.name in gone)
     table = _merge(snapshot) if replacement is None else replacement
-    changed = replacement is not None or retired or any(p.table or p.bad_offsets for p in snapshot.parts)
+    changed = replacement is not None or retired or any(p.table is not None or p.bad_offsets for p in snapshot.parts)
     if changed and table is not None:
         consumed = {p.path.name: p.end for p in snapshot.parts if p.path.name not in gone}
         seqs = [rowlog.seq_of(p.path.name) for p in snapshot.parts] + [snapshot.max_seq]

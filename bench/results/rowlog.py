@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -226,7 +227,26 @@ def _parse_lines(data: bytes, start: int) -> tuple[pa.Table | None, list[int]]:
             except ValueError:
                 bad.append(offset)
         offset += len(line)
-    return (pa.Table.from_pylist(rows) if rows else None), bad
+    if not rows:
+        return None, bad
+    try:
+        return pa.Table.from_pylist(rows), bad
+    except pa.ArrowException:
+        return lenient_table(pd.DataFrame.from_records(rows)), bad
+
+
+def lenient_table(frame: pd.DataFrame) -> pa.Table:
+    """A table from rows whose columns may mix kinds (a value logged as text in one row, a number in
+    another): such a column is kept as text."""
+    columns = {}
+    for column in frame.columns:
+        try:
+            columns[column] = pa.array(frame[column], from_pandas=True)
+        except pa.ArrowException:
+            values = frame[column]
+            text = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in values]
+            columns[column] = pa.array(text, pa.string())
+    return pa.table(columns)
 
 
 def writer_gone(path: Path) -> bool:
