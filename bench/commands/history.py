@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from bench.analysis import changepoints, history
-from bench.commands.runs import impl_filter
+from bench.analysis import changepoints
 from bench.errors import UsageError
-from bench.render import history as page
+from bench.render.history_report import HistoryRequest, write_history
 from bench.render.terminal import format_table
-from bench.results import query
 
 HELP = "each case's median over commits: change points (E-Divisive), noisy runs, an HTML page, a Markdown summary"
-COLUMNS = [
-    "case_id", "key", "family", "impl", "mode", "status", "median_s", "iqr_s", "ci_low_s", "ci_high_s",
-    "run_id", "git_commit", "git_commit_time", "run_started_at", "run_host", "torch", "python",
-]  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,52 +37,21 @@ def _check(args: argparse.Namespace) -> None:
         )
 
 
-def _points(args: argparse.Namespace):
-    con = query.connect(args.root)
-    condition, parameters = impl_filter(args.impl)
-    where = f"{condition} AND ({args.where})" if args.where else condition
-    rows = query.sql(con, f"SELECT {', '.join(COLUMNS)} FROM measurements WHERE {where}", parameters)
-    if args.impl and not len(rows):
-        raise UsageError(f"--impl {' '.join(args.impl)} matches no case under {args.root}")
-    return history.series(rows)
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    points = _points(args)
-    found = history.changes(points, min_step=args.min_step, alpha=args.alpha, permutations=args.permutations)
-    summary = history.summary(points, found)
-    noisy = history.noisy_runs(points)
-    drawn = page.figures(points, found) if len(points) else []
-    families = points.groupby(["family", "mode"]).ngroups if len(points) else 0
-    context = {
-        "root": str(args.root), "summary": summary, "changes": page.change_rows(found), "figures": drawn,
-        "hidden_figures": families - len(drawn), "noisy": noisy.to_dict("records"), "alpha": args.alpha,
-        "min_step_pct": f"{args.min_step:.0%}", "noisy_pct": f"{history.NOISY_RELATIVE_IQR:.0%}",
-    }  # fmt: skip
-    try:
-        path = page.write_page(Path(args.out), context)
-    except OSError as exc:
-        raise UsageError(f"cannot write the page under {args.out}: {exc.strerror or exc}") from None
-    markdown = page.markdown(summary, found, str(args.root))
-    if args.markdown:
-        _write(args.markdown, markdown)
-    if args.json:
-        document = {"summary": summary, "changes": [c.as_dict() for c in found], "noisy": noisy.to_dict("records")}
-        _write(args.json, json.dumps(document, indent=2, default=str) + "\n")
-    if not len(points):
+    request = HistoryRequest(
+        str(args.root), Path(args.out), tuple(args.impl or ()), args.where, args.markdown, args.json,
+        args.alpha, args.min_step, args.permutations,
+    )  # fmt: skip
+    result = write_history(request)
+    if not result.points:
         print(f"rnnbench history: note: no ok measurement under {args.root} (every case failed or was skipped)")
-    print(markdown.split("\n")[2])
-    if found:
-        table = context["changes"]
-        rows = [[r["case"], r["series"], f"{r['before']} → {r['after']}", r["step"], r["p_value"]] for r in table]
+    print(result.markdown.split("\n")[2])
+    if result.changes:
+        rows = [
+            [r["case"], r["series"], f"{r['before']} → {r['after']}", r["step"], r["p_value"]]
+            for r in result.change_rows
+        ]
         print(format_table(["case", "series", "commit", "step (95% CI)", "p"], rows))
-    print(f"page: {path}")
+    print(f"page: {result.page}")
     return 0

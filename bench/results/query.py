@@ -8,6 +8,7 @@ column of the same name). Nothing is loaded into pandas but the answer.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -87,3 +88,30 @@ def write(frame: pd.DataFrame, path: str | Path) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def impl_filter(globs) -> tuple[str, list[str]]:
+    """A SQL condition on `key` matching any of the globs (TRUE for none), and its parameters."""
+    if not globs:
+        return "TRUE", []
+    return "(" + " OR ".join("key GLOB ?" for _ in globs) + ")", list(globs)
+
+
+def parse_since(text: str) -> datetime:
+    """--since: an ISO 8601 date or time (UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: expected an ISO 8601 date, e.g. 2026-12-01 or 2026-12-01T18:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def list_runs(con: duckdb.DuckDBPyConnection, impl=None, since: datetime | None = None) -> pd.DataFrame:
+    """The `runs` table, newest first: only runs with a case whose key matches `impl`, started since `since`."""
+    condition, parameters = impl_filter(impl)
+    where = [f"run_id IN (SELECT DISTINCT run_id FROM measurements WHERE {condition})"] if impl else []
+    if since is not None:
+        where.append("TRY_CAST(started_at AS TIMESTAMPTZ) >= ?")
+        parameters.append(since)
+    text = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+    return sql(con, text + " ORDER BY started_at DESC NULLS LAST, run_id", parameters)
