@@ -92,6 +92,7 @@ def run_training(spec: TrainSpec, plugins: list[str], out: str, run_id: str | No
     try:
         rows, curves = _train_all(runner, spec, cases, run_dir)
     except KeyboardInterrupt:
+        store.seal(run_dir)
         store.update_meta(run_dir, status="interrupted", finished_at=store.now())
         print(f"rnnbench train: interrupted; what finished is in {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED, run_dir
@@ -99,6 +100,7 @@ def run_training(spec: TrainSpec, plugins: list[str], out: str, run_id: str | No
         runner.close()
     rows = finish_rows(rows, curve_frame(curves), spec.dtype, spec.target_loss)
     store.append_rows(run_dir, rows)
+    store.seal(run_dir)  # the table and CSV compacted from the run's row log
     frame = store.read_measurements(run_dir)
     store.update_meta(run_dir, status="complete", finished_at=store.now(), counts=status_counts(frame))
     failed = [r for r in rows if r.get("status") in FAILED_STATUSES or r.get("correct") is False]
