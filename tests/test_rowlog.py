@@ -29,7 +29,7 @@ def test_rows_are_logged_then_compacted_and_the_last_row_of_a_case_wins(tmp_path
     frame = store.read_measurements(run)  # a reader folds the logs in; the writer is still open: log kept
     assert frame.set_index("case_id")["median_s"].to_dict() == {"b": 2.0, "a": 3.0}
     assert (run / store.MEASUREMENTS).is_file() and log.exists()
-    store.append_rows(run, [_row("c", 4.0)])  # past what the parquet holds
+    store.append_rows(run, [_row("c", 4.0, lengths=[3, 4])])  # past what the parquet holds
     assert sorted(store.read_measurements(run)["case_id"]) == ["a", "b", "c"]
 
     store.seal(run)  # writer closed: its log is in the parquet and is deleted
@@ -37,6 +37,7 @@ def test_rows_are_logged_then_compacted_and_the_last_row_of_a_case_wins(tmp_path
     assert pq.read_table(run / store.MEASUREMENTS).num_rows == 3
     csv = pd.read_csv(run / "measurements.csv").set_index("case_id")
     assert csv.loc["a", "median_s"] == 3.0 and json.loads(csv.loc["c", "samples_s"]) == [4.0]
+    assert json.loads(csv.loc["c", "lengths"]) == [3, 4]  # any list column is JSON text in the CSV
 
     store.append_rows(run, [_row("b", 5.0)])  # a resumed run: a new log, numbered after the first
     assert rowlog.seq_of(rowlog.logs(run / rowlog.ROWS)[0].name) == 2

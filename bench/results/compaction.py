@@ -165,9 +165,10 @@ def _list_text(column: pa.ChunkedArray) -> pa.Array:
 
 
 def _csv_table(table: pa.Table) -> pa.Table:
-    """The CSV's copy: list columns (samples_s, round_medians_s) as JSON text."""
-    for column in LIST_COLUMNS:
-        table = table.set_column(table.column_names.index(column), column, _list_text(table.column(column)))
+    """The CSV's copy: list columns (samples_s, round_medians_s, lengths, ...) as JSON text."""
+    for index, field in enumerate(table.schema):
+        if field.name in LIST_COLUMNS or pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            table = table.set_column(index, field.name, _list_text(table.column(index)))
     return table
 
 
