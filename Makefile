@@ -18,7 +18,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench train show report profile tensorboard gpu-reference noise-check bench-store ci-bench validate-gate clean-venv
+.PHONY: venv test lint bench train show report profile tensorboard gpu-reference gpu-triton noise-check bench-store ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -75,6 +75,12 @@ gpu-reference: venv
 	  || { echo "gpu-reference: no CUDA device" >&2; exit 2; }; \
 	$(PY) -m bench sweep --config bench/configs/gpu_reference.toml --out results/reference --run-id $$gpu --no-report $(BENCH_ARGS) \
 	  && $(PY) -m bench report results/reference/$$gpu --out results/reference/$$gpu/report
+
+# On a CUDA machine: the persistent Triton kernel's CUDA tests (cuDNN + float64 reference, registers and grid
+# against the SMs), then its sweep against lstm.native (bench/configs/triton.toml) with the report (docs/gpus.md).
+gpu-triton: venv
+	$(PY) -m pytest tests/test_triton_persistent.py -q -s -m cuda -rs
+	$(PY) -m bench sweep --config bench/configs/triton.toml --out results $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
