@@ -56,9 +56,11 @@ def test_variants_register_only_for_the_families_they_compute():
         if impl.source == "builtin":  # not the optional kernels' entry points
             by_family.setdefault(impl.family, set()).add(impl.impl)
     assert {f for f, variants in by_family.items() if "premul_loop" in variants} == set(families.CLASSIC)
-    assert by_family["mingru"] == by_family["minlstm"] == {
-        "loop", "scan", "chunked_scan", "compile_scan", "associative_scan", "associative_scan_pointwise"
-    }
+    assert (
+        by_family["mingru"]
+        == by_family["minlstm"]
+        == {"loop", "scan", "chunked_scan", "compile_scan", "associative_scan", "associative_scan_pointwise"}
+    )
     with pytest.raises(ValueError, match="cell_loop computes rnn_tanh, rnn_relu, lstm, gru, not mingru"):
         from implementations.cell_loop import CellLoop
 
@@ -97,7 +99,18 @@ def test_verify_unknown_family_is_one_line(capsys):
 
 @pytest.mark.slow
 def test_sharded_sweep_of_a_plugin_family_measures_and_checks_it(cli, tmp_path):
-    common = ["--plugin", INDRNN, "--impl", "indrnn.*", "--mode", "inference,training", *SHAPE, *FAST]
+    common = [
+        "--plugin",
+        INDRNN,
+        "--impl",
+        "indrnn.*",
+        "--mode",
+        "inference,training",
+        "--lengths",
+        "fixed",
+        *SHAPE,
+        *FAST,
+    ]
     frames = []
     for k in (1, 2):
         result = cli("sweep", *common, "--out", str(tmp_path), "--run-id", "fam", "--shard", f"{k}/2")
@@ -149,25 +162,57 @@ def _family_plugin(tmp_path: Path, tail: str, **replace: str) -> str:
 @pytest.mark.parametrize(
     "tail, replace, message",
     [
-        ('register_family("twice", Ref, flops=flops)\nregister_family("twice", Ref, flops=flops)\n', {},
-         "family 'twice' from plugin .* is already registered by plugin"),
-        ('register_family("lstm", Ref, flops=flops)\n', {},
-         "family 'lstm' from plugin .* already registered by builtin"),
-        ('from implementations.registry import register\nregister("nofam.x", "nofam")(lambda r, d, t: r)\n', {},
-         "unknown family 'nofam' for 'nofam.x'"),
-        ('register_family("nobuild", lambda *a, **k: 1 / 0, flops=flops)\n', {},
-         "family 'nobuild': reference .* failed to build: ZeroDivisionError"),
-        ('register_family("badshape", Ref, flops=flops)\n', {"OUTPUT": "out[:, :1]"},
-         r"family 'badshape': the reference's output has shape \(2, 1, 4\), expected"),
-        ('register_family("badstate", Ref, state_names=("h", "c"), flops=flops)\n', {},
-         r"family 'badstate': the reference's final state is \[\(1, 2, 4\)\], expected 2 tensor\(s\) \(h, c\)"),
-        ('register_family("badflops", Ref, flops=flops)\n', {"FLOPS": "1 / 0"},
-         "family 'badflops': flops.* raised: ZeroDivisionError"),
-        ('register_family("nanflops", Ref, flops=flops)\n', {"FLOPS": "float('nan')"},
-         "family 'nanflops': flops.* must return a finite number >= 0, got nan"),
+        (
+            'register_family("twice", Ref, flops=flops)\nregister_family("twice", Ref, flops=flops)\n',
+            {},
+            "family 'twice' from plugin .* is already registered by plugin",
+        ),
+        (
+            'register_family("lstm", Ref, flops=flops)\n',
+            {},
+            "family 'lstm' from plugin .* already registered by builtin",
+        ),
+        (
+            'from implementations.registry import register\nregister("nofam.x", "nofam")(lambda r, d, t: r)\n',
+            {},
+            "unknown family 'nofam' for 'nofam.x'",
+        ),
+        (
+            'register_family("nobuild", lambda *a, **k: 1 / 0, flops=flops)\n',
+            {},
+            "family 'nobuild': reference .* failed to build: ZeroDivisionError",
+        ),
+        (
+            'register_family("badshape", Ref, flops=flops)\n',
+            {"OUTPUT": "out[:, :1]"},
+            r"family 'badshape': the reference's output has shape \(2, 1, 4\), expected",
+        ),
+        (
+            'register_family("badstate", Ref, state_names=("h", "c"), flops=flops)\n',
+            {},
+            r"family 'badstate': the reference's final state is \[\(1, 2, 4\)\], expected 2 tensor\(s\) \(h, c\)",
+        ),
+        (
+            'register_family("badflops", Ref, flops=flops)\n',
+            {"FLOPS": "1 / 0"},
+            "family 'badflops': flops.* raised: ZeroDivisionError",
+        ),
+        (
+            'register_family("nanflops", Ref, flops=flops)\n',
+            {"FLOPS": "float('nan')"},
+            "family 'nanflops': flops.* must return a finite number >= 0, got nan",
+        ),
     ],
-    ids=["twice", "builtin-name", "unknown-family", "no-build", "output-shape", "state-count", "flops-raises",
-         "flops-nan"],
+    ids=[
+        "twice",
+        "builtin-name",
+        "unknown-family",
+        "no-build",
+        "output-shape",
+        "state-count",
+        "flops-raises",
+        "flops-nan",
+    ],
 )
 def test_bad_family_plugins_are_one_line_naming_the_plugin(capsys, tmp_path, tail, replace, message):
     plugin = _family_plugin(tmp_path, tail, **replace)
