@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
 import yaml
+
+from bench.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -61,6 +64,21 @@ def test_readme_links_into_docs_resolve_on_github():
         assert target.exists(), f"README links to {link}, which does not exist"
         if anchor:
             assert anchor in github_anchors(target.read_text()), f"README links to {link}: no such heading"
+
+
+def test_readme_command_table_lists_every_subcommand_and_flag():
+    """One row per `rnnbench` subcommand, naming each of its long flags (--plugin and --help are said once)."""
+    rows = {}
+    for line in README.read_text().splitlines():
+        if match := re.match(r"\| `rnnbench ([a-z-]+)", line):
+            rows[match.group(1)] = line
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(rows) == sorted(subparsers.choices), "README's command table vs the subcommands"
+    for name, parser in subparsers.choices.items():
+        flags = {flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")}
+        named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", rows[name]))
+        missing = sorted(flags - {"--help", "--plugin"} - named)
+        assert missing == [], f"README's row for rnnbench {name} does not mention {missing}"
 
 
 def test_anchor_helper_matches_github_slugs():
