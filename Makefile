@@ -18,7 +18,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint bench train show report profile tensorboard gpu-reference gpu-triton noise-check bench-store ci-bench validate-gate clean-venv
+.PHONY: venv test lint docs bench train show report profile tensorboard gpu-reference gpu-triton noise-check bench-store ci-bench validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -32,8 +32,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 lint: venv
 	$(PY) -m ruff check bench implementations tests
 
-test: venv lint
+test: venv lint docs
 	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
+
+# The docs site (docs/*.md, Material for MkDocs) into site/; --strict: a broken link or a page left out of the nav fails.
+# (-f takes the relative path: mkdocs refuses a docs_dir that holds its config when given the absolute one)
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -f docs/mkdocs.yml
 
 profile: venv
 	$(PY) -m bench profile $(PROFILE_ARGS) --out results

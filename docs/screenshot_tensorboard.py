@@ -1,4 +1,4 @@
-"""Screenshot of the PyTorch profiler plugin's Trace view in a running TensorBoard, for the README.
+"""Screenshot of the PyTorch profiler plugin's Trace view in a running TensorBoard, for docs/profiling.md.
 
     npm pack webcomponents.js@0.7.24 && tar xzf webcomponents.js-0.7.24.tgz
     python docs/screenshot_tensorboard.py http://127.0.0.1:6006 docs/tensorboard_trace.png \\

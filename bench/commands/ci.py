@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--separate",
         action="store_true",
         help="measure each side with its own tree's harness, in sweeps of its own, instead of side by side in one "
-        "process (slower to reach a verdict, see README); needed when the base cannot be loaded beside this tree",
+        "process (slower to reach a verdict, see docs/gate-validation.md); needed when the base cannot be loaded "
+        "beside this tree",
     )
     parser.add_argument(
         "--sweep-rounds",

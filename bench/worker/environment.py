@@ -65,7 +65,7 @@ def default_threads() -> int:
     """One intra-op thread per usable core but one, which is left to the OS and other processes.
 
     On a shared runner, a thread that loses its core stalls every OpenMP barrier of the others: timing
-    with as many threads as cores turns one background process into a 10x slowdown (see README).
+    with as many threads as cores turns one background process into a 10x slowdown (docs/measurement.md).
     """
     try:
         cores = len(os.sched_getaffinity(0))

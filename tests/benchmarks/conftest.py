@@ -2,7 +2,7 @@
 (os.pathsep-separated).
 
 Threads: RNNBENCH_THREADS, else the sweep's default (one per core but one). With as many threads as cores, one
-busy neighbour turns a sub-millisecond LSTM call into a 100 ms one (see the README's noise table).
+busy neighbour turns a sub-millisecond LSTM call into a 100 ms one (see the noise table in docs/measurement.md).
 """
 
 import os
