@@ -96,13 +96,14 @@ clean-venv:
 BASE ?= origin/main
 ROUNDS ?= 16
 THRESHOLD ?= 0.05
-REPS ?= 8
+REPS ?=
 CI_CONFIG ?= bench/configs/quick.toml
 CI_BENCH_ARGS ?=
 
 ci-bench: venv
 	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) --threshold $(THRESHOLD) $(CI_BENCH_ARGS)
 
-# How good the gate is on this machine: A/A false alarms and detection of known slowdowns (slow: REPS jobs).
+# How good the gate is on this machine: A/A false alarms and detection of known slowdowns. Slow: by default as
+# many jobs as 300 A/A and 100 per-slowdown case-decisions need (75 with the quick config, hours; docs/gate-validation.md).
 validate-gate: venv
-	$(PY) -m bench.experiments.validate_gate --reps $(REPS) --rounds $(ROUNDS) --config $(CI_CONFIG)
+	$(PY) -m bench.experiments.validate_gate $(if $(REPS),--reps $(REPS)) --rounds $(ROUNDS) --config $(CI_CONFIG)

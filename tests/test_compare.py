@@ -74,6 +74,11 @@ def test_a_big_median_change_on_too_few_samples_is_incomparable_not_a_regression
     assert result.changes.iloc[0]["verdict"] == "incomparable"
     assert "too few samples" in result.changes.iloc[0]["note"]
     assert not result.failed
+    from bench.render.compare_render import to_markdown
+
+    shown = [line for line in to_markdown(result).splitlines() if "| lstm" in line or "lstm." in line]
+    assert shown and all("inf]" not in line for line in shown)  # no (0, inf) shown as if it were an interval
+    assert any("too few samples |" in line for line in shown)
 
 
 def test_failures_fixed_and_skipped():

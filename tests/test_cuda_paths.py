@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bench.results import store
+from bench.worker import timing
 from bench.worker.memory import peak_extra_bytes
-from bench.worker.timing import sample
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
 
@@ -25,17 +25,11 @@ def test_timing_waits_for_the_gpu():
     end.record()
     torch.cuda.synchronize()
     expected_s = start.elapsed_time(end) / 1e3
-    samples, _ = sample(
-        lambda: torch.cuda._sleep(50_000_000),
-        threads=1,
-        min_time_s=0.2,
-        budget_s=2.0,
-        target_rel_iqr=0.05,
-        min_samples=3,
-        per_call_estimate_s=expected_s,
-    )
-    median = sorted(samples)[len(samples) // 2]
+    rule = timing.StopRule(min_samples=10, min_time_s=0.2, budget_s=0.5, target_rel_iqr=0.05)
+    got = timing.measure(lambda: torch.cuda._sleep(50_000_000), "cuda", "wall", "warm", rule, expected_s)
+    median = sorted(got.per_call_s)[len(got.per_call_s) // 2]
     assert median == pytest.approx(expected_s, rel=0.2)
+    assert len(got.per_call_s) >= 10 and got.calls == 1  # the budget never cuts below min_samples
 
 
 @needs_cuda
@@ -82,6 +76,8 @@ def test_gpu_sweep_of_cuda_variants(cli, tmp_path):
     assert set(ok["impl"]) >= {"native", "native_nocudnn", "premul_loop"}
     assert (ok["correct"] == True).all(), ok[["case_id", "error"]]  # noqa: E712
     assert (ok["median_s"] > 0).all()
+    assert (ok["n_samples"] >= 10).all(), ok[["case_id", "n_samples", "calls_per_sample"]]  # min_samples, always
+    assert ok["ci_low_s"].notna().all() and set(ok["stopped_by"]) <= {"spread", "budget"}
     # every case holds weights and inputs; a replayed CUDA graph allocates nothing per call (its pool is resident)
     assert (ok["resident_mem_bytes"] > 0).all(), ok[["case_id", "resident_mem_bytes"]]
     eager = ok[ok["impl"] != "cudagraph"]
@@ -93,6 +89,7 @@ def test_gpu_sweep_of_cuda_variants(cli, tmp_path):
     meta = store.read_meta(Path(result.stdout.strip().splitlines()[-1]))
     assert meta["environment"]["gpus"] and meta["environment"]["cudnn"]
     assert meta["peak_flops_per_s"]["cuda/bfloat16"] > meta["peak_flops_per_s"]["cuda/float32"]
+    assert meta["peak_sources"]["cuda/float32"]["library"] == "cublas"
     if torch.cuda.get_device_capability() >= (8, 0):  # TF32 tensor cores from Ampere on
         assert meta["peak_flops_per_s"]["cuda/tf32"] > 2 * meta["peak_flops_per_s"]["cuda/float32"]
 

@@ -12,17 +12,19 @@ class FakeRunner:
     """Answers run_pair like a worker would; `fail` holds (side, case_id) pairs that error in round 1."""
 
     calls: list = []
+    firsts: list = []
     interrupt_at: int | None = None
 
     def __init__(self, run_dir, run_id, timing, threads, plugins, worker_args):
         self.threads, self.round = threads, 0
-        FakeRunner.calls, FakeRunner.worker_args = [], worker_args
+        FakeRunner.calls, FakeRunner.firsts, FakeRunner.worker_args = [], [], worker_args
 
     def start_round(self):
         self.round += 1
 
-    def run_pair(self, case, peak, repeat=False):
+    def run_pair(self, case, peak, repeat=False, first="base", calls=None):
         FakeRunner.calls.append((self.round, case.case_id, repeat))
+        FakeRunner.firsts.append((self.round, first))
         if self.round == self.interrupt_at:
             raise KeyboardInterrupt
         rows = {}
@@ -56,6 +58,7 @@ def test_every_round_measures_the_pairs_still_ok_and_keeps_round_order(tmp_path,
     )  # fmt: skip
     assert fake.calls == [(1, ok.case_id, False), (1, failing.case_id, False), (2, ok.case_id, True),
                           (3, ok.case_id, True)]  # fmt: skip
+    assert fake.firsts == [(1, "base"), (1, "base"), (2, "new"), (3, "base")]  # each process alternates
     base, new = (store.read_measurements(dirs[side]).set_index("batch") for side in ("base", "new"))
     assert list(base.loc[1, "round_medians_s"]) == pytest.approx([1.1e-3, 1.2e-3, 1.3e-3])
     assert list(new.loc[1, "round_medians_s"]) == pytest.approx([2.2e-3, 2.4e-3, 2.6e-3])

@@ -172,6 +172,8 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     machine = meta["machines"][socket.gethostname()]
     peak = machine["peak_flops_per_s"]["cpu/float32"]  # measured again, by the resumed tasks
     assert peak > 1e8 and machine["environment"]["torch"] and meta["peak_flops_per_s"] == {"cpu/float32": peak}
+    source = machine["peak_sources"]["cpu/float32"]  # which library won, and each one's figure
+    assert source["candidates"][source["library"]] == peak
     ok = frame[frame["status"] == "ok"]
     assert ok["correct"].all() and (ok["median_s"] > 0).all()
     first = ok["case_id"].isin(before["case_id"])

@@ -62,6 +62,30 @@ def test_efficiency_falls_back_to_the_runs_matmul_peak():
     assert df["efficiency_pct"].iloc[0] == pytest.approx(100 * 1e11 / 1e12)
 
 
+def test_rows_without_an_interval_say_too_few_samples_and_rows_above_peak_are_noted():
+    from bench.render.report import context
+
+    df = data.prepare(
+        _frame(
+            [
+                {"impl": "native", "median_s": 1e-3, "ci_low_s": None, "ci_high_s": None, "cache": "warm"},
+                {"impl": "fused", "median_s": 1e-3, "ci_low_s": 0.9e-3, "ci_high_s": 1.1e-3, "efficiency": 1.9},
+            ]
+        )
+    )
+    header = [h for h, _, _ in context.TABLE_COLUMNS]
+    cells = [[cell["text"] for cell in row] for row in context.table_rows(df)]
+    interval = header.index("95% CI of median")
+    assert (
+        cells[0][interval] == "too few samples"
+        and cells[1][interval] == f"{fmt_seconds(0.9e-3)} – {fmt_seconds(1.1e-3)}"
+    )
+    assert cells[1][header.index("efficiency")] == "190.0 % (above peak)"
+    notes = " ".join(context.messages(df))
+    assert "1 case(s) have too few samples" in notes and "1 case(s) run above the measured matmul peak" in notes
+    assert "Timed with a warm cache" in notes
+
+
 def test_top_operators_split_python_ranges_from_kernels():
     ops = pd.DataFrame(
         {

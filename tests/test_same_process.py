@@ -54,8 +54,9 @@ def test_both_sides_are_timed_in_alternating_blocks_and_checked(tmp_path, device
         assert "resident_mem_bytes" not in row  # the other side's memory would count in it
     assert rows["base"]["n_samples"] == rows["new"]["n_samples"]  # blocks taken in pairs
     assert rows["base"]["calls_per_sample"] == rows["new"]["calls_per_sample"]
-    repeat = measure_pair(case, QUICK, 1, {"base": source, "new": None}, repeat=True)
+    repeat = measure_pair(case, QUICK, 1, {"base": source, "new": None}, repeat=True, first="new", calls=3)
     assert "correct" not in repeat["new"] and repeat["new"]["status"] == "ok"  # a repeat round only times
+    assert repeat["base"]["first_side"] == "new" and repeat["new"]["calls_per_sample"] == 3  # round 1's size
 
 
 def test_a_side_that_fails_is_its_own_row_and_the_other_is_timed_alone(tmp_path):

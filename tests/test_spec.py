@@ -1,8 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from bench.errors import UsageError
 from bench.plan.cases import Case, expand
-from bench.plan.spec import Grid, SweepSpec, load_spec, spec_from_dict, with_overrides
+from bench.plan.spec import Grid, SweepSpec, isolation_for, load_spec, spec_from_dict, with_overrides
 from implementations import registry
 
 
@@ -34,12 +36,36 @@ def test_overrides_replace_axis_in_every_grid():
         ({"timing": {"nope": 1}}, "unknown [timing] key(s) nope"),
         ({"bidirectional": ["yes"]}, "bidirectional must be true/false"),
         ({"timing": {"clock": "sundial"}}, "timing.clock must be one of wall, cpu"),
-        ({"devices": ["cuda"], "timing": {"clock": "cpu"}}, "cannot time CUDA work"),
+        ({"devices": ["cuda"], "timing": {"clock": "cpu", "threads": 1}}, "cannot time CUDA work"),
+        ({"timing": {"clock": "cpu", "threads": 2}}, "timing.clock = 'cpu' needs timing.threads = 1, got 2"),
+        ({"timing": {"clock": "cpu"}}, "needs timing.threads = 1, got 0 (one per core)"),
+        ({"timing": {"min_samples": 0}}, "timing.min_samples must be a positive integer, got 0"),
+        ({"timing": {"min_samples": 2.5}}, "timing.min_samples must be a positive integer"),
+        ({"timing": {"warmup_calls": -1}}, "timing.warmup_calls must be a non-negative integer"),
+        ({"timing": {"threads": -2}}, "timing.threads must be a non-negative integer"),
+        ({"timing": {"target_rel_iqr": 0}}, "timing.target_rel_iqr must be a positive number"),
+        ({"timing": {"timeout_s": "10"}}, "timing.timeout_s must be a positive number"),
+        ({"timing": {"min_time_s": float("inf"), "budget_s": float("inf")}}, "timing.min_time_s must be a positive"),
+        ({"timing": {"isolation": "thread"}}, "timing.isolation must be one of auto, process, shared, got 'thread'"),
+        ({"timing": {"cache": "lukewarm"}}, "timing.cache must be one of warm, cold, got 'lukewarm'"),
     ],
 )
 def test_bad_specs_are_usage_errors(data, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         spec_from_dict(data)
+
+
+def test_cpu_clock_with_one_thread_and_the_settings_in_range_are_accepted():
+    spec = spec_from_dict({"timing": {"clock": "cpu", "threads": 1, "isolation": "process", "cache": "cold"}})
+    assert (spec.timing.clock, spec.timing.isolation, spec.timing.cache) == ("cpu", "process", "cold")
+    assert load_spec(Path(__file__).parents[1] / "bench" / "configs" / "quick.toml").timing.threads == 1
+
+
+def test_auto_isolation_gives_compiled_variants_a_process_of_their_own():
+    assert [isolation_for(impl, "auto") for impl in ("compile_step", "script_premul", "native", "premul_loop")] == [
+        "process", "process", "shared", "shared"
+    ]  # fmt: skip
+    assert isolation_for("compile", "shared") == "shared" and isolation_for("native", "process") == "process"
 
 
 def test_malformed_toml_is_one_line(tmp_path):

@@ -25,6 +25,10 @@ FAST = ["--budget-s", "0.05", "--progress", "plain", "--no-report"]
         (["--device", "cuda"], "CUDA is not available"),
         (["--config", "missing.toml"], "config file not found"),
         (["--resume", "no/such/run"], "not a run directory"),
+        (["--clock", "cpu", "--threads", "2"], "timing.clock = 'cpu' needs timing.threads = 1, got 2"),
+        (["--isolation", "thread"], "invalid choice: 'thread'"),
+        (["--cache", "hot"], "invalid choice: 'hot'"),
+        (["--budget-s", "-1"], "timing.budget_s must be a positive number"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
@@ -124,3 +128,23 @@ def test_abort_and_hang_are_recorded_and_the_sweep_goes_on(cli, tmp_path):
     assert "SIGABRT" in frame.loc["lstm.test_abort", "error"]
     assert frame.loc["lstm.test_hang", "status"] == "timeout"
     assert frame.loc["lstm.native", "status"] == "ok"
+
+
+@pytest.mark.slow
+def test_process_isolation_gives_each_case_a_fresh_worker_and_empty_compile_cache(cli, tmp_path):
+    """auto isolation runs the compiled-looking variant in a worker and cache of its own, case by case."""
+    args = ["sweep", "--plugin", str(PLUGINS / "cache_probe.py"), "--impl", "lstm.compile_cache_probe,lstm.native",
+            *TINY_SHAPE, "--batch", "2", "--no-check", "--out", str(tmp_path), *FAST]  # fmt: skip
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    frame = store.read_measurements(run_dir).set_index(["impl", "mode"])
+    assert (frame.loc["compile_cache_probe", "status"] == "ok").all(), frame["error"].tolist()
+    assert set(frame.loc["compile_cache_probe", "isolation"]) == {"process"}
+    assert set(frame.loc["native", "isolation"]) == {"shared"}
+    log = (run_dir / "logs" / "worker.log").read_text()
+    assert log.count("rnnbench worker started") >= 3  # one for the peak and natives, one per isolated case
+    shared = cli(*args, "--isolation", "shared", "--run-id", "shared")
+    rows = store.read_measurements(tmp_path / "shared").set_index(["impl", "mode"])
+    assert (rows.loc["compile_cache_probe", "status"] == "error").all()  # one worker, no fresh cache
+    assert shared.returncode == 0

@@ -114,13 +114,15 @@ def _round_of_case(runner: Runner, case: Case, reason: str | None, number: int, 
             if number == 1
             else {}
         )
+    first = SIDES[(number - 1) % 2]  # which side is built and timed first alternates from process to process
     if number == 1:
-        got = runner.run_pair(case, None)
+        got = runner.run_pair(case, None, first=first)
         for row in got.values():
             row["rounds"] = 1 if row.get("status") == "ok" else None
         return got
     previous = {side: rows[side].get(case.case_id) for side in SIDES}
     if not all(row is not None and row.get("status") == "ok" for row in previous.values()):
         return {}  # a side that failed in the first round is not measured again: there is no pair to make
-    got = runner.run_pair(case, None, repeat=True)
+    calls = int(previous["base"].get("calls_per_sample") or 0) or None  # both sides keep round 1's block size
+    got = runner.run_pair(case, None, repeat=True, first=first, calls=calls)
     return {side: pool_rows([previous[side], got[side]]) for side in SIDES}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.plan.spec import SweepSpec, load_spec, with_overrides
+from bench.plan.spec import CACHES, CLOCKS, ISOLATIONS, SweepSpec, load_spec, with_overrides
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 
@@ -55,7 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
     parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
     parser.add_argument("--streaming-steps", type=int, help="streaming mode: steps timed one by one per case (2000)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], help="time elapsed (wall) or the process's CPU time (cpu)")
+    parser.add_argument("--clock", choices=CLOCKS, help="time elapsed (wall) or the process's CPU time (cpu, 1 thread)")
+    parser.add_argument("--isolation", choices=ISOLATIONS, help="process: a fresh worker per case; shared; auto")
+    parser.add_argument("--cache", choices=CACHES, help="warm, or cold: flush the last-level cache before each call")
+    parser.add_argument("--reverse", action="store_true", help="measure the case list in reverse order")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check of each case")
     parser.add_argument("--out", default="results", help="parent folder of run directories (results)")
     parser.add_argument("--run-id", help="name of the run directory (default: time stamp + random suffix)")
@@ -107,6 +110,8 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
             "rounds": args.rounds,
             "clock": args.clock,
             "streaming_steps": args.streaming_steps,
+            "isolation": args.isolation,
+            "cache": args.cache,
         }.items()
         if v is not None
     }
@@ -116,7 +121,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         import dataclasses
 
         spec = dataclasses.replace(spec, timing=dataclasses.replace(spec.timing, **timing))
-        if spec.timing.budget_s < spec.timing.min_time_s:
+        if 0 < spec.timing.budget_s < spec.timing.min_time_s:
             spec = dataclasses.replace(spec, timing=dataclasses.replace(spec.timing, min_time_s=spec.timing.budget_s))
         from bench.plan.spec import validate
 

@@ -14,7 +14,7 @@ HELP = "measure latency, memory, compile time and correctness over a grid of cas
 
 
 def _request(args: argparse.Namespace) -> SweepRequest:
-    options = {"progress": args.progress, "profile": args.profile, "out": args.out}
+    options = {"progress": args.progress, "profile": args.profile, "out": args.out, "reverse": args.reverse}
     if args.resume:
         return resume_request(Path(args.resume), args.executor, args.address, **options)
     shard = None

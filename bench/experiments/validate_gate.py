@@ -1,14 +1,17 @@
 """Measure how good the regression gate is on this machine: false alarms on A/A, detection of known slowdowns.
 
-    python -m bench.experiments.validate_gate --reps 8 --rounds 16                       (make validate-gate)
-    python -m bench.experiments.validate_gate --separate --reps 8 --rounds 4 --sweep-rounds 4
+    python -m bench.experiments.validate_gate                                            (make validate-gate)
+    python -m bench.experiments.validate_gate --separate --rounds 4 --sweep-rounds 4
 
 Each repetition is one CI job as `rnnbench ci` runs it, base and new both from this tree: by default
 `--rounds` processes that each time both sides side by side (bench/ci/paired.py); with `--separate`,
-alternating rounds in which each side's sweep runs `--sweep-rounds` fresh worker processes. On the new side
-the slowdown plugin slows each family's implementations by a known factor, rotated across repetitions so
-every family gets every factor: 0 (the A/A control: identical code), 5%, 10% and 25%. Every compared case
-is then judged by several rules on the same data, the rounds of each side pooled as `rnnbench ci` pools them:
+alternating rounds in which each side's sweep runs `--sweep-rounds` fresh worker processes. In a rotated
+repetition the slowdown plugin slows each family's implementations on the new side by a known factor,
+rotated so every family gets every factor: 0 (A/A: identical code), 5%, 10% and 25%; a control repetition
+slows nothing. How many of each follows from `--aa-decisions` and `--per-factor` (bench/experiments/
+gate_quality.py: 300 A/A case-decisions bound the false-alarm rate below 1% at 95% when none alarms), unless
+`--reps` says. Every compared case is then judged by several rules on the same data, the rounds of each
+side pooled as `rnnbench ci` pools them:
 
 - gate:     rnnbench compare as `ci` runs it: on paired runs, the Wilcoxon signed-rank test on the ratio of
             each process's two medians p < 0.01 AND their Hodges-Lehmann median > 1.05 (the default
@@ -20,7 +23,9 @@ is then judged by several rules on the same data, the rounds of each side pooled
 - asv:      Mann-Whitney U on the pooled samples p < 0.002 AND ratio of medians > 1.1 (asv continuous'
             default factor and test).
 
-A rule "flags" a case when it calls it a regression; on A/A that is a false alarm.
+A rule "flags" a case when it calls it a regression; on A/A that is a false alarm. Every rate is published
+with its exact binomial 95% interval, and the summary states how many cases one job tests and the chance
+that such a job raises any false alarm.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ import pandas as pd
 from bench.analysis.compare import DEFAULT_THRESHOLD, compare_runs
 from bench.analysis.significance import mann_whitney_p
 from bench.ci.separate import Side, pool_rounds, run_rounds
+from bench.experiments import gate_quality
 from bench.results import store
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "bench" / "experiments" / "slowdown.py"
 ROTATION = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the order repetitions rotate the factors in (kept for --analyze)
+FACTORS_FILE = "factors.json"  # each repetition's slowdown per family, written before it is measured
 FACTORS = (0.0, 0.05, 0.10, 0.25)
 ALPHA, ASV_P, ASV_FACTOR, PLAIN = 0.01, 0.002, 1.1, 0.10
 RULES = {  # column -> heading
@@ -62,9 +69,17 @@ def gate_families() -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: (ROTATION.index(n) if n in ROTATION else len(ROTATION), n)))
 
 
-def factors_for(rep: int) -> dict[str, float]:
-    """Family -> slowdown in repetition `rep`: a rotation, so each family meets each factor."""
+def factors_for(rep: int, rotated: int | None = None) -> dict[str, float]:
+    """Family -> slowdown in repetition `rep` (from 0): a rotation, so each family meets each factor; from
+    `rotated` on, control repetitions in which nothing is slowed."""
+    if rotated is not None and rep >= rotated:
+        return dict.fromkeys(gate_families(), 0.0)
     return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(gate_families())}
+
+
+def _factors_of(rep_dir: Path) -> dict[str, float]:
+    path = rep_dir / FACTORS_FILE
+    return json.loads(path.read_text()) if path.is_file() else factors_for(_rep_index(rep_dir) - 1)
 
 
 PAIRED_RUNS = ({"pairing": {"id": "rep", "side": "base"}}, {"pairing": {"id": "rep", "side": "new"}})
@@ -143,28 +158,6 @@ def false_alarm_jobs(judged: pd.DataFrame) -> dict[str, int]:
     return {rule: int(control.groupby("rep")[rule].any().sum()) for rule in RULES}
 
 
-def to_markdown(
-    summary: pd.DataFrame, reps: int, rounds: int, alarms: dict[str, int] | None = None, paired: bool = False
-) -> str:
-    how = "processes, each timing both sides" if paired else "alternating rounds per side"
-    lines = [
-        f"{reps} repetitions x {rounds} {how}; cases flagged as a regression / cases compared",
-        "",
-        "| true slowdown | " + " | ".join(RULES.values()) + " | gate's measured ratio: median [range] |",
-        "|---:|" + "---:|" * len(RULES) + "---:|",
-    ]
-    for _, row in summary.iterrows():
-        label = "none (A/A)" if row["factor"] == 0 else f"{row['factor']:.0%}"
-        flagged, cases = {rule: int(row[rule]) for rule in RULES}, int(row["cases"])
-        cells = [f"{flagged[rule]}/{cases} ({flagged[rule] / cases:.0%})" for rule in RULES]
-        spread = f"{row['median_ratio']:.3f} [{row['min_ratio']:.2f}-{row['max_ratio']:.2f}]"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {spread} |")
-    if alarms is not None:
-        cells = [f"{alarms[rule]}/{reps} ({alarms[rule] / reps:.0%})" for rule in RULES]
-        lines.append("| jobs with an A/A false alarm | " + " | ".join(cells) + " | |")
-    return "\n".join(lines) + "\n"
-
-
 def _rep_index(path: Path) -> int:
     return int(path.name.removeprefix("rep"))
 
@@ -173,7 +166,7 @@ def judge_all(out: Path, rounds: int) -> pd.DataFrame:
     """Judge every complete repetition under `out` from its rounds' raw samples."""
     judged = []
     for rep_dir in sorted(out.glob("rep*"), key=_rep_index):
-        factors = factors_for(_rep_index(rep_dir) - 1)
+        factors = _factors_of(rep_dir)
         if (rep_dir / "base").is_dir():  # side by side: two run directories whose rounds pair
             if not all(store.read_meta(rep_dir / side).get("status") == "complete" for side in ("base", "new")):
                 continue
@@ -194,42 +187,89 @@ def report(out: Path, rounds: int) -> str:
         return "no complete repetition yet\n"
     table.to_csv(out / "judged.csv", index=False)
     summary = summarize(table)
-    alarms = false_alarm_jobs(table)
+    alarms = control_alarms(table, out)
     paired = bool((table["unit"] == "pairs").any())
-    markdown = to_markdown(summary, int(table["rep"].nunique()), rounds, alarms, paired)
+    jobs = {"cases_per_job": int(table.groupby("rep").size().max()), "control": _control_count(table, out)}
+    markdown = gate_quality.to_markdown(summary, RULES, int(table["rep"].nunique()), rounds, alarms, paired, jobs)
     per_side = int(table["rounds_base"].median())
     if not paired:
         markdown = markdown.replace(" per side;", f" per side, {per_side} round medians per side;", 1)
     (out / "summary.md").write_text(markdown)
-    document = {"rounds": rounds, "paired": paired, "rules": RULES, "false_alarm_jobs": alarms}
+    document = {"rounds": rounds, "paired": paired, "rules": RULES, "control_jobs_with_alarm": alarms, **jobs}
     document["by_factor"] = summary.to_dict(orient="records")
+    for entry in document["by_factor"]:
+        entry["ci95"] = {rule: gate_quality.rate_interval(entry[rule], entry["cases"]) for rule in RULES}
     (out / "summary.json").write_text(json.dumps(document, indent=2))
     return markdown
+
+
+def _is_control(rep_dir: Path) -> bool:
+    return not any(_factors_of(rep_dir).values())
+
+
+def _control_count(table: pd.DataFrame, out: Path) -> int:
+    return sum(_is_control(out / f"rep{rep}") for rep in table["rep"].unique())
+
+
+def control_alarms(table: pd.DataFrame, out: Path) -> dict[str, int]:
+    """Per rule, the control jobs (nothing slowed) in which any case was flagged."""
+    controls = [rep for rep in table["rep"].unique() if _is_control(out / f"rep{rep}")]
+    return false_alarm_jobs(table[table["rep"].isin(controls)])
+
+
+def plan_for(args: argparse.Namespace) -> gate_quality.Plan:
+    """How many rotated and control jobs the requested decision counts need, from the cases one job tests."""
+    from bench.commands.ci import paired_cases
+
+    _, cases = paired_cases(args.config.resolve(), args.sweep_args)
+    per_family = {}
+    for case, reason in cases:
+        if reason is None:
+            per_family[case.family] = per_family.get(case.family, 0) + 1
+    if not per_family:
+        raise SystemExit("validate_gate: the config and --sweep-args select no runnable case")
+    per, families = min(per_family.values()), len(per_family)
+    plan = gate_quality.plan(per, families, args.aa_decisions, args.per_factor)
+    if args.reps is not None:  # an explicit count: rotated first, as many control jobs as fit after them
+        rotated = min(args.reps, plan.rotated)
+        control = args.reps - rotated
+        plan = gate_quality.Plan(rotated, control, (rotated + control * families) * per, rotated * per)
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.experiments.validate_gate", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--reps", type=int, default=8)
+    parser.add_argument("--reps", type=int, help="jobs to run (default: as many as the two counts below need)")
+    parser.add_argument("--aa-decisions", type=int, default=gate_quality.AA_DECISIONS, help="A/A case-decisions")
+    parser.add_argument("--per-factor", type=int, default=gate_quality.PER_FACTOR_DECISIONS, help="per slowdown")
     parser.add_argument("--rounds", type=int, default=16, help="as rnnbench ci --rounds (--separate: 4 is ci's)")
     parser.add_argument("--separate", action="store_true", help="as rnnbench ci --separate")
     parser.add_argument("--sweep-rounds", type=int, default=4, help="--separate: as ci --sweep-rounds")
     parser.add_argument("--config", type=Path, default=ROOT / "bench" / "configs" / "quick.toml")
     parser.add_argument("--sweep-args", default="--impl *.native --no-check", help="extra sweep flags")
-    parser.add_argument("--out", type=Path, default=Path("results") / f"validate-gate-{time.strftime('%Y%m%d-%H%M%S')}")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results") / "reference" / f"gate-validation-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     parser.add_argument("--analyze", action="store_true", help="only judge the repetitions already under --out")
     parser.add_argument("--simultaneous", action="store_true", help="run both sides of a round at the same time")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     sweep_args = ["--rounds", str(args.sweep_rounds), *args.sweep_args.split(), "--plugin", str(PLUGIN)]
-    for rep in range(args.reps if not args.analyze else 0):
+    plan = plan_for(args) if not args.analyze else gate_quality.Plan(0, 0, 0, 0)
+    if plan.jobs:
+        print(f"{plan.jobs} jobs ({plan.rotated} rotated, {plan.control} control): {plan.aa_decisions} A/A "
+              f"decisions, {plan.per_factor_decisions} per slowdown", file=sys.stderr)  # fmt: skip
+    for rep in range(plan.jobs):
         rep_dir = out / f"rep{rep + 1}"
         if rep_dir.exists():
             continue  # measured by an earlier invocation: continue where it stopped
-        factors = factors_for(rep)
+        factors = factors_for(rep, plan.rotated)
+        rep_dir.mkdir(parents=True)
+        (rep_dir / FACTORS_FILE).write_text(json.dumps(factors))
         slowdown = ",".join(f"{family}.*={factor}" for family, factor in factors.items() if factor)
-        print(f"repetition {rep + 1}/{args.reps}: new side slowed by {slowdown}", file=sys.stderr)
+        print(f"repetition {rep + 1}/{plan.jobs}: new side slowed by {slowdown or 'nothing'}", file=sys.stderr)
         if not args.separate:
             _side_by_side(args, rep_dir, slowdown)
         else:

@@ -31,3 +31,12 @@ def case_flops(case) -> float:
         case.bidirectional,
         case.mode == "training",
     )
+
+
+def throughput_fields(flops: float, elapsed_median_s: float, peak_flops_per_s: float | None) -> dict:
+    """FLOP rate from elapsed time (never CPU time) and its share of the peak; above 1 is flagged."""
+    fields = {"achieved_flops_per_s": flops / elapsed_median_s}
+    if peak_flops_per_s:
+        efficiency = fields["achieved_flops_per_s"] / peak_flops_per_s
+        fields.update(peak_flops_per_s=peak_flops_per_s, efficiency=efficiency, above_peak=bool(efficiency > 1))
+    return fields

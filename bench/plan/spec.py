@@ -29,7 +29,12 @@ AXES = (
     "bidirectional",
     "lengths",
 )
+# What samples_s measures; each clock's meaning is in docs/measurement.md. A new clock is one more entry here.
 CLOCKS = ("wall", "cpu")
+SINGLE_THREAD_CLOCKS = ("cpu",)  # process CPU time sums every thread's: only true with one intra-op thread
+ISOLATIONS = ("auto", "process", "shared")  # auto: process for compiled and scripted variants, shared otherwise
+CACHES = ("warm", "cold")  # cold: the last-level cache (CUDA: L2) is flushed before every timed call
+COMPILED_VARIANTS = ("compile", "script", "cudagraph")  # variant-name prefixes whose state outlives a case
 SIZE_AXES = ("batch", "seq_len", "input_size", "hidden_size", "num_layers")
 
 
@@ -63,6 +68,8 @@ class Timing:
     warmup_calls: int = 2
     rounds: int = 1  # times through the whole case list; samples of all rounds are pooled per case
     clock: str = "wall"  # "wall": elapsed time; "cpu": the process's CPU time, blind to time stolen by neighbours
+    isolation: str = "auto"  # "process": each case in a fresh worker and compile cache; "shared": one worker
+    cache: str = "warm"  # "cold": flush the last-level cache before every timed call (outside the timed region)
     timeout_s: float = 300.0  # per case, set-up and compile included
     check: bool = True  # correctness against the float64 reference, per case
     memory: bool = True
@@ -111,8 +118,7 @@ def spec_from_dict(data: dict, where: str = "spec") -> SweepSpec:
     grid_tables = data.pop("grid", [])
     if not isinstance(timing_table, dict) or not isinstance(grid_tables, list):
         raise UsageError(f"{where}: [timing] must be a table and [[grid]] an array of tables")
-    timing_fields = {f.name: f.type for f in dataclasses.fields(Timing)}
-    unknown = set(timing_table) - set(timing_fields)
+    unknown = set(timing_table) - {f.name for f in dataclasses.fields(Timing)}
     if unknown:
         raise UsageError(f"{where}: unknown [timing] key(s) {', '.join(sorted(unknown))}")
     base = _grid_from(data, Grid(), where)
@@ -173,7 +179,11 @@ def validate(spec: SweepSpec, where: str) -> None:
         for pattern in grid.impls:
             if not isinstance(pattern, str) or not pattern:
                 raise UsageError(f"{where}: impls must be glob strings, got {pattern!r}")
-    t = spec.timing
+    validate_timing(spec.timing, where, [str(d) for g in spec.grids for d in g.devices])
+
+
+def validate_timing(t: Timing, where: str, devices: list[str]) -> None:
+    """Every [timing] setting in range; the first one that is not raises UsageError (one line)."""
     numbers = {
         "min_time_s": t.min_time_s,
         "budget_s": t.budget_s,
@@ -181,19 +191,33 @@ def validate(spec: SweepSpec, where: str) -> None:
         "timeout_s": t.timeout_s,
     }
     for name, value in numbers.items():
-        if not isinstance(value, int | float) or value <= 0:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < float("inf"):
             raise UsageError(f"{where}: timing.{name} must be a positive number, got {value!r}")
     if t.budget_s < t.min_time_s:
         raise UsageError(f"{where}: timing.budget_s ({t.budget_s}) is below timing.min_time_s ({t.min_time_s})")
-    if t.clock not in CLOCKS:
-        raise UsageError(f"{where}: timing.clock must be one of {', '.join(CLOCKS)}, got {t.clock!r}")
-    if t.clock == "cpu" and any(str(d).startswith("cuda") for g in spec.grids for d in g.devices):
-        raise UsageError(f"{where}: timing.clock = 'cpu' cannot time CUDA work (the GPU's time is not CPU time)")
-    if not isinstance(t.rounds, int) or t.rounds < 1:
-        raise UsageError(f"{where}: timing.rounds must be a positive integer, got {t.rounds!r}")
     if not isinstance(t.streaming_steps, int) or isinstance(t.streaming_steps, bool) or t.streaming_steps < 1:
         raise UsageError(f"{where}: timing.streaming_steps must be a positive integer, got {t.streaming_steps!r}")
-    for name in ("threads", "min_samples", "warmup_calls"):
+    for name, positive in (("rounds", True), ("min_samples", True), ("threads", False), ("warmup_calls", False)):
         value = getattr(t, name)
-        if not isinstance(value, int) or value < 0:
-            raise UsageError(f"{where}: timing.{name} must be a non-negative integer, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < int(positive):
+            kind = "a positive" if positive else "a non-negative"
+            raise UsageError(f"{where}: timing.{name} must be {kind} integer, got {value!r}")
+    for name, allowed in (("clock", CLOCKS), ("isolation", ISOLATIONS), ("cache", CACHES)):
+        if getattr(t, name) not in allowed:
+            raise UsageError(f"{where}: timing.{name} must be one of {', '.join(allowed)}, got {getattr(t, name)!r}")
+    if t.clock == "cpu" and any(d.startswith("cuda") for d in devices):
+        raise UsageError(f"{where}: timing.clock = 'cpu' cannot time CUDA work (the GPU's time is not CPU time)")
+    if t.clock in SINGLE_THREAD_CLOCKS and t.threads != 1:
+        threads = "0 (one per core)" if t.threads == 0 else str(t.threads)
+        raise UsageError(
+            f"{where}: timing.clock = {t.clock!r} needs timing.threads = 1, got {threads}: CPU time sums every "
+            "thread's, spin-waits included, so it is not a latency with more threads"
+        )
+
+
+def isolation_for(impl: str, setting: str) -> str:
+    """The isolation a case runs under: the setting, or for "auto" `process` where the variant compiles or
+    scripts (its caches and first call depend on what ran before) and `shared` for eager variants."""
+    if setting != "auto":
+        return setting
+    return "process" if impl.startswith(COMPILED_VARIANTS) else "shared"

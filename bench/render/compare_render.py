@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from bench.analysis.compare import Comparison
+from bench.analysis.compare import TOO_FEW, Comparison
 from bench.render.terminal import color, format_table
 from bench.results.vocabulary import MISSING, format_seconds, shape_label
 from bench.results.vocabulary import missing as _missing
@@ -45,8 +45,11 @@ def format_change(ratio: float) -> str:
 
 
 def format_interval(low: float, high: float) -> str:
+    """The interval of the factor; (0, inf) is what too few samples give: no interval, said in words."""
     if _missing(low) or _missing(high):
         return MISSING
+    if low <= 0 and math.isinf(high):
+        return TOO_FEW
     high_text = "inf" if math.isinf(high) else f"{(high - 1) * 100:+.1f}%"
     return f"[{(low - 1) * 100:+.1f}%, {high_text}]"
 

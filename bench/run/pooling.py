@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.analysis.stats import summarize
+from bench.plan.flops import throughput_fields
 from bench.results.vocabulary import FAILED_STATUSES
 
 
@@ -51,10 +52,12 @@ def pool_rows(rows: Sequence[dict]) -> dict:
             if known:
                 row[key] = sum(v * n for v, n in known) / sum(n for _, n in known)
         row["calls_per_sample"] = max(int(r.get("calls_per_sample") or 1) for r in ok)
+        elapsed = [float(s) for r in ok for s in (r.get("elapsed_samples_s") or [])]
+        if elapsed:
+            row["elapsed_samples_s"] = elapsed
+        row["elapsed_median_s"] = float(np.median(elapsed)) if elapsed else row["median_s"]
         if row.get("flops"):
-            row["achieved_flops_per_s"] = row["flops"] / row["median_s"]
-            if row.get("peak_flops_per_s"):
-                row["efficiency"] = row["achieved_flops_per_s"] / row["peak_flops_per_s"]
+            row.update(throughput_fields(row["flops"], row["elapsed_median_s"], row.get("peak_flops_per_s")))
     correct = [r.get("correct") for r in rows if r.get("correct") is not None and r.get("correct") == r.get("correct")]
     row["correct"] = all(bool(c) for c in correct) if correct else None
     row["wall_s"] = sum(float(r.get("wall_s") or 0.0) for r in rows)

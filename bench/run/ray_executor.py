@@ -68,11 +68,13 @@ def _node_facts(run_id: str, timing: dict, threads: int, plugins: list[str], pai
     except BaseException:
         _close_runners()
         raise
-    return {"host": socket.gethostname(), "node_id": _node_id(), "environment": environment, "peaks": peaks}
+    facts = {"host": socket.gethostname(), "node_id": _node_id(), "environment": environment, "peaks": peaks}
+    return {**facts, "peak_sources": dict(runner.peak_sources)}
 
 
 def _measure(run_id: str, timing: dict, threads: int, plugins: list[str], case: dict, peaks: dict) -> tuple:
-    """A Ray task: one case in the node's isolated worker. Returns the row and the peak it measured, if any.
+    """A Ray task: one case in the node's isolated worker. Returns the row and the peak it measured, if any
+    ({"peak": FLOP/s, "source": which library won and each one's figure}).
 
     A node that joined after the start has no peak yet: the task measures it first, on the same budget.
     """
@@ -88,7 +90,8 @@ def _measure(run_id: str, timing: dict, threads: int, plugins: list[str], case: 
         elif (run_id, host, key) in _LATE_PEAKS:
             peak = _LATE_PEAKS[(run_id, host, key)]
         else:
-            peak = measured = _LATE_PEAKS[(run_id, host, key)] = runner.peak_flops(case.device, case.dtype)
+            peak = _LATE_PEAKS[(run_id, host, key)] = runner.peak_flops(case.device, case.dtype)
+            measured = {"peak": peak, "source": runner.peak_sources.get(key)}
         row = runner.run_case(case, peak)
     except BaseException:
         _close_runners()
@@ -169,6 +172,7 @@ def _measure_nodes(run_dir: Path, args: tuple, threads: int, pairs: list[tuple[s
         entry = hosts.setdefault(facts["host"], {"node_id": facts["node_id"], "peak_flops_per_s": {}})
         entry["environment"] = facts["environment"]
         entry["peak_flops_per_s"].update(facts["peaks"])
+        entry.setdefault("peak_sources", {}).update(facts.get("peak_sources") or {})
     return hosts
 
 
@@ -177,6 +181,7 @@ def _save_hosts(run_dir: Path, hosts: dict) -> None:
     fields = {"machines": hosts}
     if len(hosts) == 1:
         fields["peak_flops_per_s"] = next(iter(hosts.values()))["peak_flops_per_s"]
+        fields["peak_sources"] = next(iter(hosts.values())).get("peak_sources") or {}
     store.update_meta(run_dir, **fields)
 
 
@@ -229,7 +234,8 @@ def run_cases(
                 key = f"{case.device}/{case.dtype}"
                 if measured is not None and key not in peaks.get(row["host"], {}):  # a node that joined late
                     entry = hosts.setdefault(row["host"], {"node_id": row["node_id"], "peak_flops_per_s": {}})
-                    entry["peak_flops_per_s"][key] = measured
+                    entry["peak_flops_per_s"][key] = measured["peak"]
+                    entry.setdefault("peak_sources", {})[key] = measured["source"]
                     peaks[row["host"]] = entry["peak_flops_per_s"]
                     _save_hosts(run_dir, hosts)
                     peaks_ref = ray.put(peaks)

@@ -13,12 +13,13 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.plan.cases import Case
-from bench.plan.spec import Timing
+from bench.plan.spec import Timing, isolation_for
 from bench.results import store
 from bench.run.pooling import pool_rows
 from bench.worker import protocol
@@ -26,6 +27,7 @@ from bench.worker.measure import base_row
 from bench.worker.protocol import STARTED
 
 STARTUP_TIMEOUT_S = 120.0
+CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")  # on-disk compile caches a case could inherit
 
 
 class WorkerDied(RuntimeError):
@@ -50,13 +52,15 @@ class Worker:
         self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self._buffer = b""
+        self.extra_env: dict[str, str] = {}  # for the next start: a process-isolated case's own cache folders
 
     def _start(self) -> None:
         cmd = [sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
         for plugin in self.plugins:
             cmd += ["--plugin", str(Path(plugin).resolve())]
         cmd += self.extra_args
-        env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()), **self.extra_env)
+        env["OPENBLAS_NUM_THREADS"] = str(self.threads)  # numpy's BLAS (the peak's OpenBLAS candidate) too
         project_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,26 +165,58 @@ class Runner:
         self.timing = timing
         self.threads = threads
         self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args)
+        self.peak_sources: dict[str, dict] = {}
 
     def peak_flops(self, device: str, dtype: str) -> float | None:
+        """The matmul peak (bench/worker/peak.py); what each library reached is kept in `peak_sources`."""
         try:
-            return self.worker.request(protocol.MatmulPeak(device, dtype), self.timing.timeout_s).peak_flops_per_s
+            reply = self.worker.request(protocol.MatmulPeak(device, dtype), self.timing.timeout_s)
         except (WorkerDied, WorkerTimeout):
             return None
+        self.peak_sources[f"{device}/{dtype}"] = {"library": reply.library, "candidates": reply.candidates,
+                                                  "size": reply.size}  # fmt: skip
+        return reply.peak_flops_per_s
 
     def environment(self) -> dict:
         return self.worker.request(protocol.Environment(), self.timing.timeout_s).environment
 
-    def run_case(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict:
-        reply = self._request(case, protocol.MeasureCase(case, self.timing, peak_flops_per_s, repeat))
-        return reply.row if isinstance(reply, protocol.CaseResult) else reply
+    def run_case(
+        self, case: Case, peak_flops_per_s: float | None, repeat: bool = False, calls: int | None = None
+    ) -> dict:
+        """One case; under `process` isolation in a worker of its own, with empty inductor/Triton caches.
+        `calls`: the block size of the case's first round, which a repeat round keeps."""
+        message = protocol.MeasureCase(case, self.timing, peak_flops_per_s, repeat, calls)
+        isolation = isolation_for(case.impl, self.timing.isolation)
+        if isolation == "shared":
+            reply = self._request(case, message)
+        else:
+            with tempfile.TemporaryDirectory(prefix="rnnbench-case-") as caches:
+                self.worker.stop()
+                self.worker.extra_env = {name: str(Path(caches) / name.lower()) for name in CACHE_VARIABLES}
+                try:
+                    reply = self._request(case, message)
+                finally:
+                    self.worker.stop()
+                    self.worker.extra_env = {}
+        row = reply.row if isinstance(reply, protocol.CaseResult) else reply
+        row["isolation"] = isolation
+        return row
 
-    def run_pair(self, case: Case, peak_flops_per_s: float | None, repeat: bool = False) -> dict[str, dict]:
+    def run_pair(
+        self,
+        case: Case,
+        peak_flops_per_s: float | None,
+        repeat: bool = False,
+        first: str = "base",
+        calls: int | None = None,
+    ) -> dict[str, dict]:
         """Both sides of a case in a worker started with --base-tree (bench/worker/side_by_side.py)."""
-        reply = self._request(case, protocol.MeasurePair(case, self.timing, peak_flops_per_s, repeat))
-        if not isinstance(reply, protocol.PairResult):  # a crash or hang takes the process, so both sides
-            return {side: dict(reply) for side in ("base", "new")}
-        return reply.rows
+        message = protocol.MeasurePair(case, self.timing, peak_flops_per_s, repeat, first, calls)
+        reply = self._request(case, message)
+        rows = reply.rows if isinstance(reply, protocol.PairResult) else {side: dict(reply) for side in ("base", "new")}
+        for row in rows.values():  # a crash or hang takes the process, so both sides
+            row["isolation"] = "shared"  # one process measures every case of the round, both sides
+        return rows
 
     def _request(self, case: Case, message):
         """The worker's reply, or the case's failed row (a dict) when the worker crashed or hung."""
@@ -271,7 +307,8 @@ def run_cases(
             previous = rows.get(case.case_id)
             if previous is None or previous.get("status") != "ok":
                 continue  # the first round did not measure it: nothing to pool with
-            row = pool_rows([previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True)])
+            calls = int(previous.get("calls_per_sample") or 0) or None  # the block size stays the first round's
+            row = pool_rows([previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True, calls)])
         row["run_id"] = runner.run_id
         rows[case.case_id] = row
         store.append_rows(runner.run_dir, [row])

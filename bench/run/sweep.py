@@ -35,6 +35,7 @@ class SweepRequest:
     resume_dir: Path | None = None
     progress: str = "auto"
     profile: bool = False
+    reverse: bool = False  # the case list backwards (bench/experiments/order_check.py)
 
 
 def resume_request(run_dir: Path, executor: str | None, address: str | None, **options) -> SweepRequest:
@@ -103,6 +104,8 @@ def _cases(request: SweepRequest) -> tuple[list, int]:
         raise UsageError("the spec selects no case")
     if request.shard:
         cases = select_shard(cases, request.shard["index"], request.shard["count"])
+    if request.reverse:
+        cases = cases[::-1]
     return cases, spec.timing.threads or default_threads()
 
 
@@ -167,7 +170,8 @@ def _run_local(request: SweepRequest, run_dir: Path, run_id: str, threads: int, 
         for device, dtype in runnable:
             if f"{device}/{dtype}" not in peaks:
                 peaks[f"{device}/{dtype}"] = runner.peak_flops(device, dtype)
-        store.update_meta(run_dir, peak_flops_per_s=peaks)
+        sources = {**(store.read_meta(run_dir).get("peak_sources") or {}), **runner.peak_sources}
+        store.update_meta(run_dir, peak_flops_per_s=peaks, peak_sources=sources)
         run_cases(runner, cases, peaks, progress)
         if request.profile:  # after every case is timed, so the profiler never runs during a timing
             from bench.run.profiling import profile_measured

@@ -45,7 +45,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _load(args: argparse.Namespace) -> tuple[dict | None, str | None]:
     """Register the plugins; with --base-tree, load that tree beside this one. (sources, load error)."""
     import torch
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401 - see below
 
+    # torch.autograd.backward imports that module (and sympy) on its first call with grad_tensors: about 2 s
+    # that would land in the first_call_s of whichever training case a worker measures first
     from implementations.registry import load_plugin
 
     torch.set_num_threads(args.threads)
@@ -63,18 +66,18 @@ def _load(args: argparse.Namespace) -> tuple[dict | None, str | None]:
         return None, str(exc)
 
 
-def _peak(request: protocol.MatmulPeak, threads: int) -> protocol.PeakResult:
+def _peak(request: protocol.MatmulPeak) -> protocol.PeakResult:
+    """The best GEMM library's peak at this worker's threads (bench/worker/peak.py), every candidate's too."""
     from bench.plan.cases import DTYPES
-    from bench.worker.timing import matmul_peak_flops
+    from bench.worker.peak import matmul_peak
     from bench.worker.workload import matmul_precision
 
     try:
         with matmul_precision(request.dtype):  # tf32's peak is float32 data through TF32 tensor cores
-            value = matmul_peak_flops(request.device, DTYPES[request.dtype], threads)
+            return protocol.PeakResult(**matmul_peak(request.device, DTYPES[request.dtype]))
     except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on without efficiency
         print(f"matmul peak for {request.device}/{request.dtype} failed: {exc}", file=sys.stderr)
-        value = None
-    return protocol.PeakResult(value)
+        return protocol.PeakResult(None)
 
 
 def _answer(request, threads: int, sources: dict | None):
@@ -82,17 +85,20 @@ def _answer(request, threads: int, sources: dict | None):
     if isinstance(request, protocol.MeasureCase):
         from bench.worker.measure import measure_case
 
-        row = measure_case(request.case, request.timing, threads, request.peak_flops_per_s, repeat=request.repeat)
+        row = measure_case(
+            request.case, request.timing, threads, request.peak_flops_per_s, request.repeat, request.calls_per_sample
+        )
         return protocol.CaseResult(row)
     if isinstance(request, protocol.MeasurePair):
         from bench.worker.side_by_side import measure_pair
 
         rows = measure_pair(
-            request.case, request.timing, threads, sources, request.peak_flops_per_s, repeat=request.repeat
-        )
+            request.case, request.timing, threads, sources, request.peak_flops_per_s, request.repeat,
+            request.first, request.calls_per_sample,
+        )  # fmt: skip
         return protocol.PairResult(rows)
     if isinstance(request, protocol.MatmulPeak):
-        return _peak(request, threads)
+        return _peak(request)
     if isinstance(request, protocol.Environment):  # the node's facts, for run.json, when cases run elsewhere
         from bench.worker.environment import collect
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import socket
+import statistics
 import sys
 import time
 import traceback
@@ -17,7 +18,7 @@ import torch
 
 from bench.analysis.stats import summarize
 from bench.plan.cases import Case
-from bench.plan.flops import case_flops
+from bench.plan.flops import case_flops, throughput_fields
 from bench.plan.spec import Timing
 from bench.worker import timing as timing_mod
 from bench.worker.memory import allocated_bytes, peak_extra_bytes
@@ -40,39 +41,45 @@ def base_row(case: Case, threads: int) -> dict:
     }
 
 
-def _timed_samples(fn, timing: Timing, threads: int, per_call_s: float, budget_s: float, label: str) -> list[float]:
-    return timing_mod.sample(
-        fn,
-        threads=threads,
-        min_time_s=min(timing.min_time_s, budget_s),
-        budget_s=budget_s,
-        target_rel_iqr=timing.target_rel_iqr,
+SAMPLING_SHARE = 0.6  # of the case's timeout, from its start: past it the main sampling stops
+SPLIT_SHARE = 0.8  # ...and the training split's
+
+
+def stop_rule(timing: Timing, deadline: float, budget_s: float | None = None) -> timing_mod.StopRule:
+    return timing_mod.StopRule(
         min_samples=timing.min_samples,
-        per_call_estimate_s=per_call_s,
-        label=label,
-        clock=timing.clock,
-    )[0]
+        min_time_s=min(timing.min_time_s, budget_s or timing.budget_s),
+        budget_s=budget_s or timing.budget_s,
+        target_rel_iqr=timing.target_rel_iqr,
+        deadline=deadline,
+    )
 
 
-def _split_training(workload: Workload, timing: Timing, threads: int, per_call_s: float) -> dict:
-    """Forward and backward timed apart; backward re-runs one retained graph."""
-    budget = timing.budget_s / 2
-    forward = _timed_samples(workload.forward, timing, threads, per_call_s / 3, budget, "forward")
+def deadline_for(timing: Timing, started: float, share: float = SAMPLING_SHARE) -> float:
+    """A time.monotonic() deadline: `share` of the case's timeout after it started."""
+    return started + share * timing.timeout_s
+
+
+def _median_of(fn, case: Case, timing: Timing, rule: timing_mod.StopRule, per_call_s: float) -> float:
+    samples = timing_mod.measure(fn, case.device, timing.clock, timing.cache, rule, per_call_s)
+    return summarize(samples.per_call_s).median_s
+
+
+def _split_training(workload: Workload, timing: Timing, per_call_s: float, deadline: float) -> dict:
+    """Forward and backward timed apart, by the same rule on half the budget each; backward re-runs one
+    retained graph."""
+    rule = stop_rule(timing, deadline, timing.budget_s / 2)
+    case = workload.case
+    forward = _median_of(workload.forward, case, timing, rule, per_call_s / 3)
     output = workload.forward()
     try:
         workload.backward(output, retain_graph=True)
-        backward = _timed_samples(
-            lambda: workload.backward(output, retain_graph=True),
-            timing,
-            threads,
-            per_call_s * 2 / 3,
-            budget,
-            "backward",
+        backward = _median_of(
+            lambda: workload.backward(output, retain_graph=True), case, timing, rule, per_call_s * 2 / 3
         )
-        backward_median = summarize(backward).median_s
     except RuntimeError:  # graphs that cannot be replayed (some compiled backwards): fall back to the difference
-        backward_median = None
-    return {"forward_median_s": summarize(forward).median_s, "backward_median_s": backward_median}
+        backward = None
+    return {"forward_median_s": forward, "backward_median_s": backward}
 
 
 def _plausible_split(row: dict) -> dict:
@@ -158,11 +165,12 @@ def finish_case(
     workload: Workload,
     timing: Timing,
     threads: int,
-    samples: list[float],
+    samples: timing_mod.Samples,
     per_call_s: float,
     peak_flops_per_s: float | None = None,
     repeat: bool = False,
     baseline_bytes: int | None = None,
+    deadline: float = float("inf"),
 ) -> dict:
     """Everything after the timed samples: statistics, the training split, memory, FLOPs, correctness.
 
@@ -170,30 +178,24 @@ def finish_case(
     `baseline_bytes` no resident memory is recorded.
     """
     case = workload.case
-    row["clock"] = timing.clock
-    row.update(summarize(samples).as_dict())
-    row["samples_s"] = samples
+    row.update(sample_fields(samples, timing))
     row["round_medians_s"] = [row["median_s"]]  # this process is one round: see bench/run/pooling.py
     row["status"] = "ok"
     if repeat:
         return row
     with matmul_precision(case):
         if case.mode == "training":
-            row.update(_split_training(workload, timing, threads, per_call_s))
+            row.update(_split_training(workload, timing, per_call_s, deadline))
             _plausible_split(row)
         if timing.memory:
             row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
             if baseline_bytes is not None:
                 row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
     row.update(_tokens(workload))
-    row["tokens_per_s"] = row["tokens"] / row["median_s"]
+    row["tokens_per_s"] = row["tokens"] / row["elapsed_median_s"]
     # useful work only: the real tokens of a variable-length batch, one step of a stream
-    flops = case_flops(case) * row["tokens"] // (case.batch * case.seq_len)
-    row["flops"] = flops
-    row["achieved_flops_per_s"] = flops / row["median_s"]
-    if peak_flops_per_s:
-        row["peak_flops_per_s"] = peak_flops_per_s
-        row["efficiency"] = row["achieved_flops_per_s"] / peak_flops_per_s
+    row["flops"] = case_flops(case) * row["tokens"] // (case.batch * case.seq_len)
+    row.update(throughput_fields(row["flops"], row["elapsed_median_s"], peak_flops_per_s))
     if timing.check:
         try:
             row.update(_check(workload, case, gradients=case.mode == "training"))
@@ -209,6 +211,27 @@ def _tokens(workload: Workload) -> dict:
     return {"lengths": lengths, "mean_length": sum(lengths) / len(lengths), "tokens": per_call}
 
 
+def sample_fields(samples: timing_mod.Samples, timing: Timing) -> dict:
+    """The row's timing columns from one case's samples: statistics, block size, how sampling stopped."""
+    fields = summarize(samples.per_call_s).as_dict()
+    fields.update(
+        samples_s=samples.per_call_s,
+        calls_per_sample=samples.calls,
+        stopped_by=samples.stopped_by,
+        elapsed_median_s=float(statistics.median(samples.elapsed_per_call_s)),
+        clock=timing.clock,
+        cache=timing.cache,
+    )
+    if timing.clock != "wall":  # kept so that pooled rounds can recompute the elapsed median
+        fields["elapsed_samples_s"] = samples.elapsed_per_call_s
+    if len(samples.per_call_s) < timing.min_samples:
+        fields["timing_note"] = (
+            f"{len(samples.per_call_s)} of min_samples {timing.min_samples} blocks: the case's time limit "
+            f"({SAMPLING_SHARE:.0%} of timeout_s {timing.timeout_s:g} s) ran out"
+        )
+    return fields
+
+
 def failed_row(row: dict, exc: BaseException, case: Case) -> dict:
     """An exception as the case's row: `oom` or `error`, with where it was raised."""
     row["status"] = "oom" if _is_oom(exc) else "error"
@@ -221,35 +244,35 @@ def failed_row(row: dict, exc: BaseException, case: Case) -> dict:
 
 
 def measure_case(
-    case: Case, timing: Timing, threads: int, peak_flops_per_s: float | None = None, repeat: bool = False
+    case: Case,
+    timing: Timing,
+    threads: int,
+    peak_flops_per_s: float | None = None,
+    repeat: bool = False,
+    calls: int | None = None,
 ) -> dict:
-    """One round of a case. A repeat round (`repeat`) only times: memory and correctness come from the first."""
-    wall_start = time.perf_counter()
+    """One round of a case. A repeat round (`repeat`) only times, in blocks of the first round's `calls`:
+    memory and correctness come from the first."""
+    wall_start, started = time.perf_counter(), time.monotonic()
     row = base_row(case, threads)
     try:
         row, workload, per_call_s, baseline_bytes = start_case(case, timing, threads)
+        rule = stop_rule(timing, deadline_for(timing, started))
         with matmul_precision(case):
-            if workload.stream is not None:
-                samples, row["calls_per_sample"] = time_steps(workload.stream, timing.streaming_steps), 1
-                row.update(step_percentiles(samples))
+            if workload.stream is not None:  # streaming: one sample per step (bench/worker/streaming.py)
+                steps = time_steps(workload.stream, timing.streaming_steps)
+                samples = timing_mod.Samples(steps, steps, 1, "steps")
+                row.update(step_percentiles(steps))
             else:
-                samples, row["calls_per_sample"] = _sample(workload, timing, threads, per_call_s)
-        finish_case(row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat, baseline_bytes)
+                samples = timing_mod.measure(
+                    workload.step, case.device, timing.clock, timing.cache, rule, per_call_s, calls
+                )
+        finish_case(
+            row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat, baseline_bytes,
+            deadline_for(timing, started, SPLIT_SHARE),
+        )  # fmt: skip
     except Exception as exc:
         failed_row(row, exc, case)
     row["wall_s"] = time.perf_counter() - wall_start
     return row
 
-
-def _sample(workload: Workload, timing: Timing, threads: int, per_call_s: float) -> tuple[list[float], int]:
-    return timing_mod.sample(
-        workload.step,
-        threads=threads,
-        min_time_s=timing.min_time_s,
-        budget_s=timing.budget_s,
-        target_rel_iqr=timing.target_rel_iqr,
-        min_samples=timing.min_samples,
-        per_call_estimate_s=per_call_s,
-        label=workload.case.key,
-        clock=timing.clock,
-    )

@@ -32,6 +32,7 @@ class MeasureCase:
     timing: Timing
     peak_flops_per_s: float | None = None
     repeat: bool = False  # a later round: time only (memory and correctness come from the first)
+    calls_per_sample: int | None = None  # a later round keeps the first round's block size
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class MeasurePair:
     timing: Timing
     peak_flops_per_s: float | None = None
     repeat: bool = False
+    first: str = "base"  # the side built and timed first (bench/ci/paired.py alternates it)
+    calls_per_sample: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,12 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class PeakResult:
+    """The best library's FLOP/s, which library it was and every candidate's figure (bench/worker/peak.py)."""
+
     peak_flops_per_s: float | None
+    library: str | None = None
+    candidates: dict = field(default_factory=dict)
+    size: int | None = None
 
 
 @dataclass(frozen=True)

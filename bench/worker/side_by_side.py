@@ -21,12 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from torch.utils import benchmark
-
 from bench.plan.cases import Case
 from bench.plan.spec import Timing
 from bench.worker import timing as timing_mod
-from bench.worker.measure import base_row, failed_row, finish_case, start_case
+from bench.worker.measure import base_row, deadline_for, failed_row, finish_case, start_case, stop_rule
 from bench.worker.workload import matmul_precision
 
 SIDES = ("base", "new")
@@ -83,27 +81,35 @@ def load_tree(tree: Path, plugins: Sequence[str] = ()) -> Source:
 
 
 def sample_alternating(
-    steps: dict[str, object], timing: Timing, threads: int, per_call_s: float
-) -> tuple[dict[str, list[float]], int]:
-    """Per-call times of each side in blocks taken in ABBA order, until each side has spent `budget_s`
-    (and has `min_samples` blocks). One block size for both, so each block is the same number of calls."""
-    calls = timing_mod.block_calls(per_call_s)
-    timers = {
-        side: benchmark.Timer(
-            stmt="fn()", globals={"fn": fn}, num_threads=threads, **timing_mod.clock_option(timing.clock)
-        )
-        for side, fn in steps.items()
-    }
-    samples: dict[str, list[float]] = {side: [] for side in steps}
+    steps: dict[str, object],
+    case: Case,
+    timing: Timing,
+    per_call_s: float,
+    deadline: float = float("inf"),
+    calls: int | None = None,
+) -> dict[str, timing_mod.Samples]:
+    """Each side's blocks taken in ABBA order (the first side in `steps` first), by the project's timing rule
+    (bench/worker/timing.py) applied to both at once: one block size for both, the larger of the two
+    calibrations, and blocks until both sides meet the stop rule."""
+    timers = {side: timing_mod.block_timer(fn, case.device, timing.clock, timing.cache) for side, fn in steps.items()}
+    target = timing_mod.block_target_s(case.device)
+    if calls is None:  # a repeat round keeps the first round's block size
+        calls = max(timing_mod.calibrate(timer, target, per_call_s) for timer in timers.values())
+    rule = stop_rule(timing, deadline)
+    per_call: dict[str, list[float]] = {side: [] for side in steps}
+    elapsed: dict[str, list[float]] = {side: [] for side in steps}
     spent = dict.fromkeys(steps, 0.0)
-    order = list(steps)
-    while min(spent.values()) < timing.budget_s or min(len(s) for s in samples.values()) < timing.min_samples:
+    order, reasons = list(steps), {}
+    while len(reasons) < len(steps):
         for side in order:
-            per_call = timers[side].timeit(calls).median
-            samples[side].append(float(per_call))
-            spent[side] += per_call * calls
+            block = timers[side](calls)
+            per_call[side].append(block.clock_s / calls)
+            elapsed[side].append(block.elapsed_s / calls)
+            spent[side] += block.spent_s
         order.reverse()
-    return samples, calls
+        now = time.monotonic()
+        reasons = {side: r for side in steps if (r := timing_mod.stop_reason(per_call[side], spent[side], rule, now))}
+    return {side: timing_mod.Samples(per_call[side], elapsed[side], calls, reasons[side]) for side in steps}
 
 
 def measure_pair(
@@ -113,13 +119,16 @@ def measure_pair(
     sources: dict[str, Source | None],
     peak_flops_per_s: float | None = None,
     repeat: bool = False,
+    first: str = "base",
+    calls: int | None = None,
 ) -> dict[str, dict]:
     """One round of a case on both sides: {"base": row, "new": row}. A side that fails is that side's row;
-    the other is then timed alone (its row says `paired` False)."""
-    wall_start = time.perf_counter()
+    the other is then timed alone (its row says `paired` False). `first` is built, warmed up and timed
+    first (bench/ci/paired.py alternates it from process to process, so neither side always starts cold)."""
+    wall_start, deadline = time.perf_counter(), deadline_for(timing, time.monotonic())
     rows: dict[str, dict] = {}
     started = {}
-    for side in SIDES:
+    for side in sorted(SIDES, key=lambda name: name != first):
         rows[side] = base_row(case, threads)
         try:
             # no baseline kept: the other side's allocations would count in a resident figure
@@ -128,13 +137,13 @@ def measure_pair(
         except Exception as exc:
             failed_row(rows[side], exc, case)
     paired = len(started) == 2
-    samples, calls = {}, 1
+    samples = {}
     try:
-        samples, calls = _sample(case, timing, threads, started)
+        samples = _sample(case, timing, started, deadline, calls)
     except Exception:  # which side raised is not known here: drop the ones that fail alone, time the rest alone
         started, paired = _working(case, started, rows), False
         try:
-            samples, calls = _sample(case, timing, threads, started)
+            samples = _sample(case, timing, started, deadline, calls)
         except Exception as exc:
             for side in started:
                 failed_row(rows[side], exc, case)
@@ -142,8 +151,8 @@ def measure_pair(
     for side, (workload, own_per_call_s) in started.items():
         row = rows[side]
         try:
-            row["calls_per_sample"] = calls
             row["paired"] = paired
+            row["first_side"] = first
             finish_case(row, workload, timing, threads, samples[side], own_per_call_s, peak_flops_per_s, repeat)
         except Exception as exc:
             failed_row(row, exc, case)
@@ -152,12 +161,15 @@ def measure_pair(
     return rows
 
 
-def _sample(case: Case, timing: Timing, threads: int, started: dict) -> tuple[dict[str, list[float]], int]:
+def _sample(
+    case: Case, timing: Timing, started: dict, deadline: float, calls: int | None = None
+) -> dict[str, timing_mod.Samples]:
     if not started:
-        return {}, 1
+        return {}
     per_call_s = max(per_call for _, per_call in started.values())
+    steps = {side: w.step for side, (w, _) in started.items()}
     with matmul_precision(case):
-        return sample_alternating({side: w.step for side, (w, _) in started.items()}, timing, threads, per_call_s)
+        return sample_alternating(steps, case, timing, per_call_s, deadline, calls)
 
 
 def _working(case: Case, started: dict, rows: dict) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.analysis.stats import TOO_FEW_FOR_CI
 from bench.render.report import data
 from bench.render.report.html import (
     fmt_bytes,
@@ -19,6 +20,7 @@ from bench.render.report.html import (
     sort_value,
     speedup_class,
 )
+from bench.render.report.notes import timing_messages
 from bench.results.vocabulary import FAILED_STATUSES, STATUSES
 
 KNOWN_STATUSES = set(STATUSES)
@@ -40,16 +42,17 @@ TABLE_COLUMNS = [
     ("median", "median_s", fmt_seconds),
     ("step p99", "step_p99_s", fmt_seconds),  # streaming: the tail beside the median
     ("IQR", "iqr_s", fmt_seconds),
-    ("95% CI low", "ci_low_s", fmt_seconds),
-    ("95% CI high", "ci_high_s", fmt_seconds),
+    ("95% CI of median", "interval", fmt_plain),  # "low – high", or why there is none (see interval_text)
     ("samples", "n_samples", fmt_plain),
+    ("cache", "cache", fmt_plain),
+    ("isolation", "isolation", fmt_plain),
     ("forward", "forward_median_s", fmt_seconds),
     ("backward", "backward_median_s", fmt_seconds),
     ("first call", "first_call_s", fmt_seconds),
     ("peak memory", "peak_mem_bytes", fmt_bytes),
     ("throughput", "tokens_per_s", lambda v: fmt_rate(v, "tok/s")),
     ("achieved", "achieved_flops_per_s", lambda v: fmt_rate(v, "FLOP/s")),
-    ("efficiency", "efficiency_pct", lambda v: "—" if pd.isna(v) else f"{v:.1f} %"),
+    ("efficiency", "efficiency_pct", lambda v: "—" if pd.isna(v) else f"{v:.1f} %" + (" (above peak)" * (v > 100))),
     ("vs baseline", "speedup", fmt_speedup),
     ("max abs err", "max_abs_err", fmt_sci),
     ("rel err", "rel_err", fmt_sci),
@@ -73,8 +76,20 @@ ENVIRONMENT_LABELS = [
 
 
 def _value(row: pd.Series, column: str):
+    if column == "interval":
+        return interval_text(row)
     value = row.get(column) if column in row.index else None
     return None if value is pd.NA else value
+
+
+def interval_text(row: pd.Series) -> str | None:
+    """The interval of the median as shown: "low – high", "too few samples" where the row has none."""
+    low, high = row.get("ci_low_s"), row.get("ci_high_s")
+    if pd.notna(low) and pd.notna(high):
+        return f"{fmt_seconds(low)} – {fmt_seconds(high)}"
+    if row.get("status") == "ok":
+        return TOO_FEW_FOR_CI
+    return None
 
 
 def table_rows(df: pd.DataFrame, columns=TABLE_COLUMNS) -> list[list[dict]]:
@@ -97,7 +112,8 @@ def table_rows(df: pd.DataFrame, columns=TABLE_COLUMNS) -> list[list[dict]]:
                 css = "text reason"
             else:
                 css = "num" if column not in ("device", "dtype", "mode") else ""
-            cells.append({"text": formatter(value), "sort": sort_value(value), "css": css})
+            key = _value(row, "ci_low_s") if column == "interval" else value  # intervals sort by their low end
+            cells.append({"text": formatter(value), "sort": sort_value(key), "css": css})
         rows.append(cells)
     return rows
 
@@ -158,6 +174,7 @@ def messages(df: pd.DataFrame) -> list[str]:
         out.append("No case produced a correct measurement: nothing to compare. The failures below say why.")
     elif len(measured) == 1:
         out.append("Only one case was measured: there is nothing to compare it with.")
+    out += timing_messages(df)  # bench/render/report/notes.py
     if not df.empty:
         out += _baseline_messages(df)
     return out

@@ -1,0 +1,55 @@
+"""The arithmetic behind the gate's published quality: binomial intervals, family-wise chance, trial plans."""
+
+import pandas as pd
+import pytest
+
+from bench.experiments import gate_quality
+
+
+def test_zero_alarms_bound_the_rate_only_as_far_as_the_trials_go():
+    assert gate_quality.rate_interval(0, 16)[1] == pytest.approx(1 - 0.025 ** (1 / 16))  # ~21%
+    assert gate_quality.rate_interval(0, 300)[1] < 0.0125 and gate_quality.rate_interval(0, 299)[0] == 0
+    low, high = gate_quality.rate_interval(50, 100)
+    assert low < 0.5 < high and high - low == pytest.approx(0.2, abs=0.02)
+    assert gate_quality.format_rate(3, 300).startswith("3/300 (1.0%, 95% CI 0.2%-2.9%)")
+
+
+def test_many_cases_per_job_multiply_the_chance_of_a_false_alarm():
+    assert gate_quality.any_alarm_chance(0.01, 1) == pytest.approx(0.01)
+    assert gate_quality.any_alarm_chance(0.01, 16) == pytest.approx(1 - 0.99**16)
+    assert gate_quality.any_alarm_chance(0.0, 50) == 0.0
+
+
+def test_plan_reaches_both_counts_with_the_fewest_jobs():
+    plan = gate_quality.plan(cases_per_family=2, families=4)  # the quick config's natives, both modes
+    assert (plan.rotated, plan.control) == (50, 25)
+    assert plan.per_factor_decisions >= 100 and plan.aa_decisions >= 300
+    assert gate_quality.plan(2, 4, aa_decisions=300, per_factor=100).jobs == 75
+    assert (gate_quality.plan(300, 4).rotated, gate_quality.plan(300, 4).control) == (1, 0)  # A/A from rotation
+
+
+def test_summary_states_cases_per_job_and_the_familywise_chance():
+    summary = pd.DataFrame({"factor": [0.0, 0.05], "cases": [300, 100], "gate": [0, 80], "median_ratio": [1.0, 1.05],
+                            "min_ratio": [0.98, 1.0], "max_ratio": [1.02, 1.1]})  # fmt: skip
+    text = gate_quality.to_markdown(summary, {"gate": "gate"}, 75, 16, {"gate": 0}, True,
+                                    {"cases_per_job": 8, "control": 25})  # fmt: skip
+    assert "0/300 (0.0%, 95% CI 0.0%-1.2%)" in text and "80/100 (80.0%" in text
+    assert "0/25" in text and "One job tests 8 cases" in text and "up to 9." in text
+
+
+def test_order_check_holds_within_noise_and_flags_a_cold_start_that_moved():
+    from bench.experiments.order_check import order_table
+
+    def rows(first_call_s, scale=1.0):
+        out = []
+        for impl, isolation, first in (("native", "shared", 0.01), ("compile", "process", first_call_s)):
+            samples = [scale * 1e-3 * (1 + 0.01 * (i % 5)) for i in range(30)]
+            out.append({"case_id": impl, "key": f"lstm.{impl}", "impl": impl, "family": "lstm", "status": "ok",
+                        "samples_s": samples, "median_s": sorted(samples)[15], "first_call_s": first,
+                        "isolation": isolation, "device": "cpu", "dtype": "float32", "mode": "inference"})  # fmt: skip
+        return pd.DataFrame(out)
+
+    table = order_table(rows(10.0), rows(11.0)).set_index("case_id")
+    assert table["holds"].all() and table.loc["compile", "first_call_ratio"] == pytest.approx(1.1)
+    table = order_table(rows(10.0), rows(13.0)).set_index("case_id")  # a first call 30% slower reversed
+    assert table.loc["native", "holds"] and not table.loc["compile", "holds"]
