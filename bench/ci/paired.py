@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.analysis.summary import status_counts
 from bench.errors import UsageError
+from bench.plan import instructions
 from bench.plan.cases import Case, describe_implementations, family_baselines
 from bench.plan.spec import SweepSpec
 from bench.results import store
@@ -69,7 +70,7 @@ def run_pairs(
     `sources` holds what run.json records of each side's code (its git commit). `plugins` load into the new
     side, `base_plugins` into the base.
     """
-    threads = spec.timing.threads or default_threads()
+    threads = instructions.threads(spec.timing, default_threads())
     from implementations import registry
 
     plugin_lists = {"base": list(base_plugins), "new": list(plugins)}

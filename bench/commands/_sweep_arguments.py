@@ -55,7 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout-s", type=float, help="per-case timeout, compile included")
     parser.add_argument("--rounds", type=int, help="times through the case list, samples pooled per case")
     parser.add_argument("--streaming-steps", type=int, help="streaming mode: steps timed one by one per case (2000)")
-    parser.add_argument("--clock", choices=CLOCKS, help="time elapsed (wall) or the process's CPU time (cpu, 1 thread)")
+    parser.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        help="time elapsed (wall) or the process's CPU time (cpu, 1 thread), or count CPU instructions under "
+        "Valgrind (instructions, see docs/instructions.md)",
+    )
     parser.add_argument("--isolation", choices=ISOLATIONS, help="process: a fresh worker per case; shared; auto")
     parser.add_argument("--cache", choices=CACHES, help="warm, or cold: flush the last-level cache before each call")
     parser.add_argument("--reverse", action="store_true", help="measure the case list in reverse order")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from bench.plan import instructions
 from bench.plan.inputs import MODES  # noqa: F401 - the vocabulary's home is the torch-free inputs module
 
 DTYPES: dict[str, torch.dtype] = {
@@ -109,6 +110,7 @@ def expand(spec, implementations) -> list[tuple[Case, str | None]]:
             reason = reason or input_reason(case, getattr(impl, "variable_length", False))
             if reason is None and dtype == "tf32" and not device.startswith("cuda"):
                 reason = "tf32 is a CUDA matmul mode"
+            reason = reason or instructions.skip_reason(spec.timing.clock, device, mode)
             seen[case.case_id] = (case, reason)
     return list(seen.values())
 

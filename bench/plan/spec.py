@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.plan import instructions
 from bench.plan.cases import DTYPES, MODES
 from bench.plan.inputs import parse_lengths
 
@@ -30,7 +31,7 @@ AXES = (
     "lengths",
 )
 # What samples_s measures; each clock's meaning is in docs/measurement.md. A new clock is one more entry here.
-CLOCKS = ("wall", "cpu")
+CLOCKS = ("wall", "cpu", "instructions")  # instructions: counted under Valgrind, bench/plan/instructions.py
 SINGLE_THREAD_CLOCKS = ("cpu",)  # process CPU time sums every thread's: only true with one intra-op thread
 ISOLATIONS = ("auto", "process", "shared")  # auto: process for compiled and scripted variants, shared otherwise
 CACHES = ("warm", "cold")  # cold: the last-level cache (CUDA: L2) is flushed before every timed call
@@ -67,7 +68,8 @@ class Timing:
     min_samples: int = 10
     warmup_calls: int = 2
     rounds: int = 1  # times through the whole case list; samples of all rounds are pooled per case
-    clock: str = "wall"  # "wall": elapsed time; "cpu": the process's CPU time, blind to time stolen by neighbours
+    clock: str = "wall"  # "wall": elapsed time; "cpu": the process's CPU time, blind to time stolen by neighbours;
+    # "instructions": CPU instructions per call, counted under Valgrind (bench/plan/instructions.py)
     isolation: str = "auto"  # "process": each case in a fresh worker and compile cache; "shared": one worker
     cache: str = "warm"  # "cold": flush the last-level cache before every timed call (outside the timed region)
     timeout_s: float = 300.0  # per case, set-up and compile included
@@ -213,6 +215,7 @@ def validate_timing(t: Timing, where: str, devices: list[str]) -> None:
             f"{where}: timing.clock = {t.clock!r} needs timing.threads = 1, got {threads}: CPU time sums every "
             "thread's, spin-waits included, so it is not a latency with more threads"
         )
+    instructions.validate(t, where)
 
 
 def isolation_for(impl: str, setting: str) -> str:

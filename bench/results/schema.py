@@ -55,7 +55,13 @@ COLUMNS: dict[str, str] = {
     "first_side": "rnnbench ci side by side: the side built and timed first in this process",
     "forward_median_s": "training mode: median of forward alone (with autograd recording)",
     "backward_median_s": "training mode: median of backward alone",
-    "clock": "wall (elapsed time) or cpu (the process's CPU time): what samples_s measures",
+    "clock": "wall (elapsed time) or cpu (the process's CPU time): what samples_s measures; instructions: the "
+    "case was counted, not timed (instructions_per_call, no time columns)",
+    # the instructions clock: CPU instructions counted under Valgrind's Callgrind (bench/worker/callgrind.py)
+    "instructions_per_call": "median over repeats of (a repeat's count - the empty calls' count) / calls_per_sample",
+    "instruction_counts": "raw instruction count of each repeat of calls_per_sample calls (list), empty-call cost "
+    "included",
+    "empty_call_instructions": "instructions of one call that does nothing (the loop and the call), subtracted",
     "paired": "rnnbench ci: timed in alternating blocks with the other side's model in the same process",
     "rounds": "interleaved rounds (each in a fresh worker process) whose samples are pooled in samples_s",
     "lengths": "each sequence's real length in the batch (list), drawn per case from length_dist",

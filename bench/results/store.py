@@ -24,7 +24,7 @@ from bench.results import compaction, rowlog
 from bench.results.schema import COLUMNS
 
 MEASUREMENTS = "measurements.parquet"
-LIST_COLUMNS = ("samples_s", "round_medians_s", "elapsed_samples_s")
+LIST_COLUMNS = ("samples_s", "round_medians_s", "elapsed_samples_s", "instruction_counts")
 RUN_JSON = "run.json"
 
 

@@ -60,6 +60,17 @@ def _number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
 
 
+def format_instructions(value) -> str:
+    """2.13e6 -> "2.13 M instr"; a missing value -> "—"."""
+    if missing(value):
+        return MISSING
+    value = float(value)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g} {unit} instr"
+    return f"{value:.4g} instr"
+
+
 def format_seconds(value) -> str:
     """1.234e-3 -> "1.23 ms"; ns, µs, ms or s; a missing value -> "—"."""
     if missing(value):

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.plan.cases import Case
@@ -40,26 +41,44 @@ class WorkerTimeout(RuntimeError):
 
 class WorkerCannotLoad(RuntimeError):
     """The worker could not import the base tree it was given: every pair would fail alike."""
+@dataclass(frozen=True)
+class Launch:
+    """How a worker is started: a command before its own (e.g. Valgrind, see bench/run/callgrind.py), what its
+    environment adds, how long it may take to get ready, and by how much it stretches a case's timeout."""
+
+    prefix: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    startup_timeout_s: float = STARTUP_TIMEOUT_S
+    timeout_scale: float = 1.0
 
 
 class Worker:
     """One `python -m bench.worker` process; started lazily, replaced after a crash or hang."""
 
-    def __init__(self, threads: int, plugins: list[str], log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        threads: int,
+        plugins: list[str],
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        launch: Launch | None = None,
+    ) -> None:
         self.threads = threads
         self.plugins = plugins
         self.log_path = log_path
         self.extra_args = extra_args
+        self.launch = launch or Launch()
         self.process: subprocess.Popen | None = None
         self._buffer = b""
         self.extra_env: dict[str, str] = {}  # for the next start: a process-isolated case's own cache folders
 
     def _start(self) -> None:
-        cmd = [sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
+        cmd = [*self.launch.prefix, sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
         for plugin in self.plugins:
             cmd += ["--plugin", str(Path(plugin).resolve())]
         cmd += self.extra_args
-        env = dict(os.environ, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()), **self.extra_env)
+        env = dict(os.environ, **self.launch.env, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
+        env.update(self.extra_env)
         env["OPENBLAS_NUM_THREADS"] = str(self.threads)  # numpy's BLAS (the peak's OpenBLAS candidate) too
         project_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
@@ -70,7 +89,7 @@ class Worker:
         )
         log.close()
         self._buffer = b""
-        ready = self._read_line(STARTUP_TIMEOUT_S)
+        ready = self._read_line(self.launch.startup_timeout_s)
         if isinstance(ready, protocol.Ready) and ready.load_error:
             self.stop()
             raise WorkerCannotLoad(ready.load_error)
@@ -99,6 +118,7 @@ class Worker:
 
     def request(self, message, timeout_s: float):
         """Send one request (a bench.worker.protocol message); the worker's reply."""
+        timeout_s *= self.launch.timeout_scale
         if self.process is None:
             self._start()
         assert self.process is not None and self.process.stdin is not None
@@ -164,7 +184,12 @@ class Runner:
         self.run_id = run_id
         self.timing = timing
         self.threads = threads
-        self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args)
+        launch = None
+        if timing.clock == "instructions":  # the worker counts instructions under Callgrind
+            from bench.run import callgrind
+
+            launch = Launch(*callgrind.launch_options(run_dir / "callgrind"))
+        self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args, launch)
         self.peak_sources: dict[str, dict] = {}
 
     def peak_flops(self, device: str, dtype: str) -> float | None:
@@ -228,7 +253,8 @@ class Runner:
             row = {
                 **base_row(case, self.threads),
                 "status": "timeout",
-                "error": f"no result within the {self.timing.timeout_s:g} s case timeout; worker killed",
+                "error": f"no result within the {self.timing.timeout_s * self.worker.launch.timeout_scale:g} s "
+                "case timeout; worker killed",
             }
         except WorkerDied as exc:
             tail = _log_tail(self.worker.log_path, offset)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.analysis.summary import status_counts
 from bench.errors import UsageError
+from bench.plan import instructions
 from bench.plan.cases import describe_implementations, expand, family_baselines
 from bench.plan.shard import select_shard, shard_run_id
 from bench.plan.spec import SweepSpec, spec_from_dict
@@ -96,7 +97,12 @@ def _cases(request: SweepRequest) -> tuple[list, int]:
         raise UsageError("--rounds above 1 and --profile need the local executor (they pool or profile on one machine)")
     for grid in spec.grids:
         registry.match(grid.impls)  # an unknown implementation or a glob matching nothing is bad input
-    if executor["name"] == "local":  # with Ray, the cluster's GPUs count, not this machine's
+    if spec.timing.clock == instructions.CLOCK:  # CUDA cases are skipped, so no GPU is needed; Valgrind is
+        instructions.check_run(executor["name"], request.profile)
+        from bench.run.callgrind import check_available
+
+        check_available()
+    elif executor["name"] == "local":  # with Ray, the cluster's GPUs count, not this machine's
         for grid in spec.grids:
             check_devices(grid.devices)
     cases = expand(spec, registry.all())
@@ -106,7 +112,7 @@ def _cases(request: SweepRequest) -> tuple[list, int]:
         cases = select_shard(cases, request.shard["index"], request.shard["count"])
     if request.reverse:
         cases = cases[::-1]
-    return cases, spec.timing.threads or default_threads()
+    return cases, instructions.threads(spec.timing, default_threads())
 
 
 def _open_run(request: SweepRequest, threads: int, cases) -> tuple[Path, str]:
@@ -164,6 +170,8 @@ def _connect_ray(executor: dict, cases: list, threads: int) -> bool:
 def _run_local(request: SweepRequest, run_dir: Path, run_id: str, threads: int, cases, progress) -> int:
     """The local executor: one isolated worker on this machine (bench.run.runner)."""
     runnable = sorted({(c.device, c.dtype) for c, reason in cases if reason is None})
+    if request.spec.timing.clock == instructions.CLOCK:
+        runnable = []  # no FLOP rate from counts, so no matmul peak (which would take minutes under Valgrind)
     runner = Runner(run_dir, run_id, request.spec.timing, threads, list(request.plugins))
     try:
         peaks = dict(store.read_meta(run_dir).get("peak_flops_per_s") or {})

@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     sources, load_error = _load(args)
+    from bench.worker import callgrind
+
+    if callgrind.under_callgrind():  # the instructions clock: everything imported, instrument from here on
+        callgrind.start_instrumentation()
     print(f"{protocol.STARTED} {os.getpid()}", file=sys.stderr, flush=True)
     channel.write(protocol.encode(protocol.Ready(os.getpid(), load_error)) + "\n")
     if load_error:

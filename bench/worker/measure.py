@@ -20,7 +20,9 @@ from bench.analysis.stats import summarize
 from bench.plan.cases import Case
 from bench.plan.flops import case_flops, throughput_fields
 from bench.plan.spec import Timing
+from bench.worker import callgrind
 from bench.worker import timing as timing_mod
+from bench.worker.callgrind import Counts
 from bench.worker.memory import allocated_bytes, peak_extra_bytes
 from bench.worker.streaming import Stepwise, step_percentiles, time_steps
 from bench.worker.workload import Workload, matmul_precision, prepare, seq_lengths
@@ -178,13 +180,16 @@ def finish_case(
     `baseline_bytes` no resident memory is recorded.
     """
     case = workload.case
-    row.update(sample_fields(samples, timing))
-    row["round_medians_s"] = [row["median_s"]]  # this process is one round: see bench/run/pooling.py
+    if isinstance(samples, Counts):  # the instructions clock: counts, no time columns (bench/worker/callgrind.py)
+        row.update(samples.as_row(), first_call_s=None, clock=timing.clock)
+    else:
+        row.update(sample_fields(samples, timing))
+        row["round_medians_s"] = [row["median_s"]]  # this process is one round: see bench/run/pooling.py
     row["status"] = "ok"
     if repeat:
         return row
     with matmul_precision(case):
-        if case.mode == "training":
+        if case.mode == "training" and "median_s" in row:
             row.update(_split_training(workload, timing, per_call_s, deadline))
             _plausible_split(row)
         if timing.memory:
@@ -192,10 +197,11 @@ def finish_case(
             if baseline_bytes is not None:
                 row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
     row.update(_tokens(workload))
-    row["tokens_per_s"] = row["tokens"] / row["elapsed_median_s"]
     # useful work only: the real tokens of a variable-length batch, one step of a stream
     row["flops"] = case_flops(case) * row["tokens"] // (case.batch * case.seq_len)
-    row.update(throughput_fields(row["flops"], row["elapsed_median_s"], peak_flops_per_s))
+    if "median_s" in row:  # a count is no time: no rates
+        row["tokens_per_s"] = row["tokens"] / row["elapsed_median_s"]
+        row.update(throughput_fields(row["flops"], row["elapsed_median_s"], peak_flops_per_s))
     if timing.check:
         try:
             row.update(_check(workload, case, gradients=case.mode == "training"))
@@ -264,9 +270,8 @@ def measure_case(
                 samples = timing_mod.Samples(steps, steps, 1, "steps")
                 row.update(step_percentiles(steps))
             else:
-                samples = timing_mod.measure(
-                    workload.step, case.device, timing.clock, timing.cache, rule, per_call_s, calls
-                )
+                measure = callgrind.measure if timing.clock == "instructions" else timing_mod.measure  # or counted
+                samples = measure(workload.step, case.device, timing.clock, timing.cache, rule, per_call_s, calls)
         finish_case(
             row, workload, timing, threads, samples, per_call_s, peak_flops_per_s, repeat, baseline_bytes,
             deadline_for(timing, started, SPLIT_SHARE),

@@ -23,6 +23,7 @@ from types import ModuleType
 
 from bench.plan.cases import Case
 from bench.plan.spec import Timing
+from bench.worker import callgrind
 from bench.worker import timing as timing_mod
 from bench.worker.measure import base_row, deadline_for, failed_row, finish_case, start_case, stop_rule
 from bench.worker.workload import matmul_precision
@@ -169,7 +170,8 @@ def _sample(
     per_call_s = max(per_call for _, per_call in started.values())
     steps = {side: w.step for side, (w, _) in started.items()}
     with matmul_precision(case):
-        return sample_alternating(steps, case, timing, per_call_s, deadline, calls)
+        sample = callgrind.sample_sides if timing.clock == "instructions" else sample_alternating  # counted, not timed
+        return sample(steps, case, timing, per_call_s, deadline, calls)
 
 
 def _working(case: Case, started: dict, rows: dict) -> dict:
