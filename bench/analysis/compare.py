@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.analysis import counts
 from bench.analysis.significance import (
     compare_paired,
     compare_samples,
@@ -81,6 +82,7 @@ class Comparison:
     changes: pd.DataFrame = field(repr=False)
     warnings: tuple[str, ...] = ()
     statistic: str = "median"  # what base_median_s / new_median_s and the ratio are: median or p99 (tail.py)
+    tolerance: float | None = None  # where cases were decided on instruction counts (bench/analysis/counts.py)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -244,6 +246,7 @@ def compare_runs(
     alpha: float = 0.01,
     relative_to: str | None = None,
     statistic: str = "median",
+    tolerance: float = counts.DEFAULT_TOLERANCE,
 ) -> Comparison:
     """One row per case found in either run, with its verdict; see VERDICTS."""
     if not 0 < alpha < 1:
@@ -254,6 +257,8 @@ def compare_runs(
         raise UsageError(f"unknown statistic {statistic!r}; known: {', '.join(STATISTICS)}")
     if statistic != "median" and relative_to:
         raise UsageError(f"--relative-to needs --statistic median (a {statistic} of ratios is not defined here)")
+    if not 0 <= tolerance < 1:
+        raise UsageError(f"tolerance must be between 0 and 1, got {tolerance}")
     base_run, new_run = base_run or {}, new_run or {}
     base_rows, new_rows = _by_case(base), _by_case(new)
     if not set(base_rows) & set(new_rows):
@@ -281,9 +286,13 @@ def compare_runs(
             unit=None,
             n_base=0,
             n_new=0,
+            base_instructions_per_call=math.nan,
+            new_instructions_per_call=math.nan,
         )
         if statistic == "median":
-            verdict, note = _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired)
+            verdict, note = _verdict(
+                b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired, tolerance
+            )
         else:
             verdict, note = _tail_verdict(b, n, record, threshold, alpha, STATISTICS[statistic])
         record.update(verdict=verdict, note=note)
@@ -307,6 +316,7 @@ def compare_runs(
         warnings=tuple(environment_warnings(base_run, new_run))
         + tuple(w for w in [samples_warning(decided_on_samples, alpha)] if w and statistic == "median"),
         statistic=statistic,
+        tolerance=tolerance if (changes["unit"] == counts.UNIT).any() else None,
     )
 
 
@@ -325,7 +335,7 @@ def _rounds_count(row: pd.Series) -> int:
         return 1
 
 
-def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired=False) -> tuple[str, str]:
+def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired=False, tolerance=0.0) -> tuple:
     if n is None:
         return "only_base", "not measured in the new run"
     if b is None:
@@ -342,6 +352,10 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, p
         return "fixed", f"was {base_failure}"
     if b.get("status") != "ok" or n.get("status") != "ok":
         return "incomparable", (n.get("error") if n.get("status") != "ok" else b.get("error")) or "not measured"
+    if counts.counted(b) or counts.counted(n):  # the instructions clock: a tolerance, no test
+        verdict, figures, note = counts.decide(b, n, tolerance)
+        record.update(figures)
+        return verdict, note
     if relative_to:
         if n.get("impl") == relative_to:
             return "incomparable", f"the reference of --relative-to {relative_to}"

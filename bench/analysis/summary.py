@@ -10,10 +10,12 @@ from bench.results.vocabulary import BASELINE_VARIANT, FAILED_STATUSES, MISSING
 SHAPE = [c for c in IDENTITY_COLUMNS if c not in ("key", "impl")]  # a case's identity, less who computed it
 
 
-def usable(frame: pd.DataFrame) -> pd.Series:
+def usable(frame: pd.DataFrame, measure: str = "median_s") -> pd.Series:
     """Rows that may win a comparison: measured and not known to be wrong (a wrong answer fast is no result)."""
+    if measure not in frame.columns:
+        return pd.Series(False, index=frame.index)
     wrong = frame["correct"].eq(False).fillna(False).astype(bool)
-    return frame["status"].eq("ok") & pd.to_numeric(frame["median_s"], errors="coerce").gt(0) & ~wrong
+    return frame["status"].eq("ok") & pd.to_numeric(frame[measure], errors="coerce").gt(0) & ~wrong
 
 
 def shape_columns(frame: pd.DataFrame) -> list[str]:
@@ -21,38 +23,48 @@ def shape_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in SHAPE if c in frame]
 
 
-def ranked_per_shape(frame: pd.DataFrame):
+def measure_of(frame: pd.DataFrame) -> str:
+    """The column a run's cases are ranked by: `median_s`, or `instructions_per_call` in a run that counted."""
+    counted = usable(frame, "instructions_per_call").any()
+    return "instructions_per_call" if counted and not usable(frame).any() else "median_s"
+
+
+def ranked_per_shape(frame: pd.DataFrame, measure: str = "median_s"):
     """(shape values, all of the shape's rows, its usable rows fastest first) per shape: the one ranking rule.
 
     A shape is everything that identifies a case but who computed it (family, device, dtype, mode, sizes).
+    `measure` is what fastest means: the median time, or the instruction count of a counted run.
     """
-    is_usable = usable(frame)
+    is_usable = usable(frame, measure)
     for shape, group in frame.groupby(shape_columns(frame), sort=True, dropna=False):
-        yield shape, group, group[is_usable.loc[group.index]].sort_values("median_s", kind="stable")
+        yield shape, group, group[is_usable.loc[group.index]].sort_values(measure, kind="stable")
 
 
-def fastest_per_shape(frame: pd.DataFrame, baseline: str | dict[str, str] = BASELINE_VARIANT) -> pd.DataFrame:
+def fastest_per_shape(
+    frame: pd.DataFrame, baseline: str | dict[str, str] = BASELINE_VARIANT, measure: str = "median_s"
+) -> pd.DataFrame:
     """One row per shape: the fastest correct implementation, its median, and its speedup over `baseline`
-    (a variant, or family -> variant, BASELINE_VARIANT for families it does not name)."""
+    (a variant, or family -> variant, BASELINE_VARIANT for families it does not name). Under another `measure`
+    (instructions_per_call) the columns are that measure and `baseline_<measure>`."""
     rows, columns = [], shape_columns(frame)
-    for shape, _, ranked in ranked_per_shape(frame):
+    for shape, _, ranked in ranked_per_shape(frame, measure):
         if ranked.empty:
             continue
         best = ranked.iloc[0]
         chosen = baseline if isinstance(baseline, str) else baseline.get(best["family"], BASELINE_VARIANT)
         base = ranked[ranked["impl"] == chosen]
-        base_median = float(base["median_s"].iloc[0]) if len(base) else float("nan")
+        base_value = float(base[measure].iloc[0]) if len(base) else float("nan")
         rows.append(
             {
                 **dict(zip(columns, shape)),
                 "fastest": best["impl"],
-                "median_s": float(best["median_s"]),
-                "baseline_median_s": base_median,
-                "speedup": base_median / float(best["median_s"]),
+                measure: float(best[measure]),
+                f"baseline_{measure}": base_value,
+                "speedup": base_value / float(best[measure]),
                 "n_impls": len(ranked),
             }
         )
-    return pd.DataFrame(rows, columns=[*columns, "fastest", "median_s", "baseline_median_s", "speedup", "n_impls"])
+    return pd.DataFrame(rows, columns=[*columns, "fastest", measure, f"baseline_{measure}", "speedup", "n_impls"])
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:

@@ -39,6 +39,7 @@ def gate(base_dir: Path, new_dir: Path, args: argparse.Namespace) -> int:
         alpha=args.alpha,
         relative_to=args.relative_to,
         statistic=getattr(args, "statistic", "median"),
+        tolerance=args.tolerance,
     )
     print(to_terminal(comparison, use_color=use_color(sys.stdout)))
     if args.markdown:

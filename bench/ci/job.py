@@ -19,7 +19,7 @@ from bench.ci.gate import gate
 from bench.ci.separate import Side, run_rounds, write_pooled
 from bench.commands._sweep_arguments import add_arguments, spec_from_args
 from bench.errors import UsageError
-from bench.plan.spec import SweepSpec
+from bench.plan.spec import SweepSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIRED_ROUNDS = 16  # processes, each measuring both sides: 16 ratios per case
@@ -52,7 +52,12 @@ def run_ci(args: argparse.Namespace) -> int:
     for path in [*args.new_plugin, *args.plugin]:
         if not Path(path).is_file():
             raise UsageError(f"plugin file not found: {path}")
-    if args.separate:
+    if args.clock:
+        args.sweep_args = f"--clock {args.clock} {args.sweep_args}"
+    if (args.clock or load_spec(config).timing.clock) == "instructions":
+        _check_instructions(args)
+        spec, cases = paired_cases(config, args.sweep_args)
+    elif args.separate:
         args.rounds = ROUNDS if args.rounds is None else args.rounds
         _check_separate_rounds(args)
     else:
@@ -82,6 +87,18 @@ def run_ci(args: argparse.Namespace) -> int:
             _git("worktree", "remove", "--force", str(tree))
             _git("worktree", "prune")
     return gate(base_dir, new_dir, args)
+
+
+def _check_instructions(args: argparse.Namespace) -> None:
+    """Counts repeat across processes: one process measures both sides (bench/plan/instructions.py)."""
+    from bench.run.callgrind import check_available
+
+    if args.separate or args.simultaneous:
+        raise UsageError("--clock instructions measures both sides in one process; drop --separate/--simultaneous")
+    if args.rounds not in (None, 1):
+        raise UsageError(f"--clock instructions needs one process (counts repeat), got --rounds {args.rounds}")
+    args.rounds = 1
+    check_available()
 
 
 def _check_separate_rounds(args: argparse.Namespace) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.analysis import counts
 from bench.analysis.compare import DEFAULT_THRESHOLD
 
 
@@ -17,6 +18,13 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"smallest real median change that fails the gate ({DEFAULT_THRESHOLD:g})",
     )
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the U test (0.01)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=counts.DEFAULT_TOLERANCE,
+        help="runs under --clock instructions: smallest change of the instruction count per call that fails the "
+        f"gate ({counts.DEFAULT_TOLERANCE:g}; see docs/instructions.md)",
+    )
     parser.add_argument("--relative-to", metavar="IMPL", help="divide each case by this implementation, same run")
     parser.add_argument(
         "--statistic",

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"rounds x sweep-rounds medians per side ({SWEEP_ROUNDS})",
     )
     parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu", "instructions"],
+        help="the config's clock unless given; instructions: both sides counted under Valgrind in one process, "
+        "decided on --tolerance (see docs/instructions.md)",
+    )
+    parser.add_argument(
         "--simultaneous", action="store_true", help="--separate: run both sides of each round at the same time"
     )
     parser.add_argument(
