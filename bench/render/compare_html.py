@@ -17,7 +17,7 @@ from bench.render.compare_render import (
     format_change,
     format_interval,
     format_p,
-    format_seconds,
+    format_value,
     headline,
 )
 
@@ -49,7 +49,7 @@ def ratio_plot_png(comparison: Comparison) -> bytes | None:
     high = data["ratio_high"].to_numpy(dtype=float)
     finite_low = np.where(low > 0, low, ratio)
     finite_high = np.where(np.isfinite(high), high, ratio)
-    threshold = comparison.threshold
+    threshold = comparison.threshold if comparison.tolerance is None else comparison.tolerance
     ax.axvspan(1 - threshold, 1 + threshold, color="#95a5a6", alpha=0.15, label=f"within ±{threshold:.0%}")
     ax.axvline(1.0, color="#2c3e50", linewidth=1)
     for verdict in data["verdict"].unique():
@@ -85,8 +85,8 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
             "verdict": row["verdict"],
             "label": VERDICT_LABELS[row["verdict"]],
             "case": case_label(row),
-            "base": format_seconds(row["base_median_s"]),
-            "new": format_seconds(row["new_median_s"]),
+            "base": format_value(row, "base"),
+            "new": format_value(row, "new"),
             "change": format_change(row["ratio"]),
             "interval": format_interval(row["ratio_low"], row["ratio_high"]),
             "p": format_p(row["p_value"]),

@@ -8,8 +8,9 @@ import math
 import pandas as pd
 
 from bench.analysis.compare import TOO_FEW, Comparison
+from bench.analysis.counts import UNIT
 from bench.render.terminal import color, format_table
-from bench.results.vocabulary import MISSING, format_seconds, shape_label
+from bench.results.vocabulary import MISSING, format_instructions, format_seconds, shape_label
 from bench.results.vocabulary import missing as _missing
 
 VERDICT_COLORS = {
@@ -38,6 +39,13 @@ COMPARED = ("regression", "failure", "improvement", "fixed", "still_failing", "u
 def case_label(row: pd.Series) -> str:
     """Short, readable identity: `lstm.native inference b32 t128 i64 h256 l1 uni float32 cpu`."""
     return " ".join([str(row["key"]), str(row["mode"]), shape_label(row), str(row["dtype"]), str(row["device"])])
+
+
+def format_value(row: pd.Series, side: str) -> str:
+    """A side's figure: its median time, or its instruction count per call where the case was decided on counts."""
+    if row.get("unit") == UNIT:
+        return format_instructions(row.get(f"{side}_instructions_per_call", math.nan))
+    return format_seconds(row[f"{side}_median_s"])
 
 
 def format_change(ratio: float) -> str:
@@ -82,6 +90,8 @@ def headline(comparison: Comparison) -> str:
 
 def _parameters(comparison: Comparison) -> str:
     text = f"threshold {comparison.threshold:.0%}, alpha {comparison.alpha:g}"
+    if comparison.tolerance is not None:
+        text += f", instruction counts: tolerance {comparison.tolerance:.2%}"
     if comparison.relative_to:
         text += f", each case relative to {comparison.relative_to} in its own run"
     if comparison.statistic != "median":
@@ -92,8 +102,8 @@ def _parameters(comparison: Comparison) -> str:
 def _figures(row: pd.Series) -> list[str]:
     """The cells every table of changes shows, in order: base and new median, change, interval, p, basis."""
     return [
-        format_seconds(row["base_median_s"]),
-        format_seconds(row["new_median_s"]),
+        format_value(row, "base"),
+        format_value(row, "new"),
         format_change(row["ratio"]),
         format_interval(row["ratio_low"], row["ratio_high"]),
         format_p(row["p_value"]),
@@ -154,6 +164,12 @@ def to_markdown(comparison: Comparison) -> str:
         "A case changed when the test gives p < alpha and the change new/base is beyond the threshold. "
         "*Decided on* says over what: pairs (each process timed both sides: Wilcoxon signed-rank on the "
         "ratios), rounds (one median per process: Mann-Whitney U) or raw samples (too few rounds: U)."
+        + (
+            " Instruction counts (counts) need no test: a case changed when its count per call moved beyond the "
+            "tolerance; the interval spans its repeats."
+            if comparison.tolerance is not None
+            else ""
+        )
     )
     for warning in comparison.warnings:
         lines += ["", f"> **Warning:** {warning}"]
@@ -189,6 +205,7 @@ def to_json(comparison: Comparison) -> str:
         "new_run_id": comparison.new_run_id,
         "threshold": comparison.threshold,
         "alpha": comparison.alpha,
+        "tolerance": comparison.tolerance,
         "relative_to": comparison.relative_to,
         "failed": comparison.failed,
         "counts": comparison.counts,

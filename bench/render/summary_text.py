@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench.analysis.summary import deployment, fastest_per_shape, format_calls, problems, status_counts
+from bench.analysis.summary import deployment, fastest_per_shape, format_calls, measure_of, problems, status_counts
 from bench.render.terminal import color, format_table, use_color
 from bench.render.train_table import training_lines
 from bench.results import store
-from bench.results.vocabulary import BASELINE_VARIANT, MISSING, format_seconds, shape_label
+from bench.results.vocabulary import BASELINE_VARIANT, MISSING, format_instructions, format_seconds, shape_label
 
+HEADERS = {"median_s": "median", "instructions_per_call": "instructions/call"}
 
 def render_summary(run_dir, baseline: str | None = None) -> str:
     """A run's summary as `rnnbench show` and `rnnbench sweep` print it.
@@ -63,7 +64,9 @@ def _cpu(host: dict | None) -> str:
 
 def _fastest(frame, baseline: str | dict, colored: bool, where: str = "in this run") -> list[str]:
     """The fastest-per-shape table (bench.analysis.summary's rule) as terminal lines."""
-    best = fastest_per_shape(frame, baseline)
+    measure = measure_of(frame)
+    best = fastest_per_shape(frame, baseline, measure)
+    fmt = format_seconds if measure == "median_s" else format_instructions
     if len(best):
         table = []
         for r in best.itertuples():
@@ -78,15 +81,16 @@ def _fastest(frame, baseline: str | dict, colored: bool, where: str = "in this r
                     r.dtype,
                     shape,
                     r.fastest,
-                    format_seconds(r.median_s),
-                    format_seconds(r.baseline_median_s),
+                    fmt(getattr(r, measure)),
+                    fmt(getattr(r, f"baseline_{measure}")),
                     speedup,
                     r.n_impls,
                 ]
             )
         return [
             format_table(
-                ["family", "mode", "dtype", "shape", "fastest", "median", _heading(baseline), "speedup", "impls"],
+                ["family", "mode", "dtype", "shape", "fastest", HEADERS[measure], _heading(baseline), "speedup"]
+                + ["impls"],
                 table,
                 align_right=(5, 6, 7, 8),
             ),

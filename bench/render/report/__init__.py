@@ -34,7 +34,7 @@ def _descriptions(meta: dict) -> dict[str, str]:
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write <out_dir>/index.html (and a copy of the CSV) for the run in `run_dir`; return the page's path."""
-    from bench.render.report import plots, training  # matplotlib is loaded only when a report is built
+    from bench.render.report import counts, plots, training  # matplotlib is loaded only when a report is built
 
     run = data.load_run(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(run.run_dir)
@@ -47,9 +47,11 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     crossover_table = crossover.crossover(df)
     colors = plots.palette(df["impl"].astype(str).unique().tolist())
     copied_csv = _copy_csv(run, out_dir)
+    columns = counts.table_columns(df, context.TABLE_COLUMNS)  # instruction counts, where the run has them
     page = {
         "header": context.header(run.meta, df),
-        "messages": context.messages(df),
+        "messages": counts.messages(df, context.messages(df)),
+        "counted": counts.only_counted(df),
         "incorrect": context.incorrect_rows(df),
         "failed_counts": context.failed_counts(df),
         "not_run": data.not_run(df)[["status", "key", "device", "dtype", "mode", "shape", "error"]]
@@ -65,11 +67,12 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "figures": [
             *plots.figures(df, verdict, colors),
             *filter(None, [crossings.drift_figure(crossover.drift(df), plots.hue_of(colors))]),
+            *counts.figures(df, colors),
         ],
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,
         "top_ops_shown": TOP_OPS_CASES,
-        "columns": [header for header, _, _ in context.TABLE_COLUMNS],
-        "rows": context.table_rows(data.ordered(df)),
+        "columns": [header for header, _, _ in columns],
+        "rows": context.table_rows(data.ordered(df), columns),
         "links": context.links(run.run_dir, out_dir, copied_csv),
         "training": training.section(run.run_dir, run.measurements),
     }
