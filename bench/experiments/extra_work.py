@@ -1,0 +1,112 @@
+"""A plugin that adds work of a known instruction cost to implementations, to test the count gate.
+
+    RNNBENCH_EXTRA_WORK="lstm.native=0.02" rnnbench ci --base HEAD --clock instructions \\
+        --new-plugin bench/experiments/extra_work.py
+
+Under the instructions clock only (the worker runs under Callgrind): each matching implementation keeps its
+key, but after every forward it runs a counting loop of n iterations, n sized at the first call so that a
+call through the wrapper counts `factor` more instructions than the bare call (forward, and backward in
+training mode). A Python loop rather than a tensor operation: one torch operator costs tens of thousands of
+instructions before it touches an element, more than 1% of a small case. The size is counted, not assumed:
+the bare call and the loop at two sizes are counted with Callgrind (a line a + b n), then the wrapped call
+against the bare one, and n corrected by what is missing. bench/experiments/slowdown.py is the same idea in
+seconds, for the timing gate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+
+import torch
+from torch import nn
+
+from bench.worker import callgrind
+from implementations import registry
+
+ENV = "RNNBENCH_EXTRA_WORK"
+CALLS = 3  # calls per counted block while sizing
+PROBES = (100, 2000)  # iterations of the two probes of the loop's cost line
+
+
+def parse(text: str) -> dict[str, float]:
+    """`glob=factor,glob=factor` -> {glob: factor}."""
+    found = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        glob, _, factor = part.partition("=")
+        try:
+            found[glob.strip()] = float(factor)
+        except ValueError:
+            raise registry.RegistryError(f"{ENV}: expected glob=factor, got {part!r}") from None
+        if found[glob.strip()] < 0:
+            raise registry.RegistryError(f"{ENV}: an extra-work factor cannot be negative ({part!r})")
+    return found
+
+
+class ExtraWork(nn.Module):
+    def __init__(self, module: nn.Module, factor: float) -> None:
+        super().__init__()
+        self.module = module
+        self.factor = factor
+        self.iterations: dict[bool, int] = {}  # loop iterations per grad mode: inference and training cost differ
+
+    @staticmethod
+    def _extra(iterations: int) -> int:
+        total = 0
+        for i in range(iterations):
+            total += i
+        return total
+
+    def _size(self, x, state, training: bool) -> int:
+        """Iterations of the loop that make a call through this wrapper count `factor` more than the bare call."""
+
+        def call(fn):
+            output = fn(x, state)
+            if training:
+                output[0].sum().backward()
+
+        def cost(fn) -> float:
+            return callgrind.count_block(fn, CALLS) / CALLS
+
+        for _ in range(callgrind.WARMUP_CALLS):  # counted before Python's interpreter settles, both would be off
+            call(self.module)
+            self._extra(PROBES[0])
+        target = self.factor * cost(lambda: call(self.module))
+        low, high = (cost(lambda n=n: self._extra(n)) for n in PROBES)
+        per_iteration = (high - low) / (PROBES[1] - PROBES[0])
+        self.iterations[training] = max(0, round((target - low) / per_iteration + PROBES[0]))
+        missing = target - (cost(lambda: call(self)) - cost(lambda: call(self.module)))
+        self.iterations[training] = max(0, self.iterations[training] + round(missing / per_iteration))
+        if training:
+            self.module.zero_grad(set_to_none=True)
+        return self.iterations[training]
+
+    def forward(self, x, state):
+        training = torch.is_grad_enabled()
+        if training not in self.iterations:
+            if not callgrind.under_callgrind():
+                raise RuntimeError(f"{ENV}: the extra-work plugin sizes its work in instructions: --clock instructions")
+            self.iterations[training] = -1  # the sizing calls go through forward too: no extra work meanwhile
+            self.iterations[training] = self._size(x, state, training)
+        output = self.module(x, state)
+        if self.iterations[training] > 0:
+            self._extra(self.iterations[training])
+        return output
+
+
+def install(factors: dict[str, float]) -> list[str]:
+    """Wrap every registered implementation matching a glob; returns the keys wrapped."""
+    wrapped = []
+    for impl in registry.all():
+        factor = next((f for glob, f in factors.items() if fnmatch.fnmatchcase(impl.key, glob)), None)
+        if factor:
+            registry.wrap(
+                impl.key,
+                lambda build, f=factor: lambda r, d, t: ExtraWork(build(r, d, t), f),
+                f"{factor:.0%} more instructions",
+            )
+            wrapped.append(impl.key)
+    return wrapped
+
+
+install(parse(os.environ.get(ENV, "")))

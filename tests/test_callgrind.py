@@ -1,0 +1,83 @@
+"""The instructions clock under real Valgrind: counts repeat, scale with the work, and the gate sees a 5% change.
+
+Valgrind runs code tens of times slower and importing torch under it takes ~20-50 s of CPU, so these tests
+start as few Valgrind processes as they can (three) on tiny shapes.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.analysis import counts
+from bench.analysis.compare import compare_runs
+from bench.results.run_files import read_run
+from bench.run.callgrind import launch_options
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("valgrind") is None, reason="Valgrind is not installed (apt-get install valgrind)"),
+]
+
+SCRIPT = """
+import json, torch
+from bench.worker import callgrind
+callgrind.start_instrumentation()
+torch.set_num_threads(1)
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+model, x = torch.nn.LSTM(8, 8), torch.randn(2, 2, 8)
+for _ in range(50):  # a fresh pure-Python loop settles later than a torch call (docs/instructions.md)
+    work(2000), work(4000)
+with torch.no_grad():
+    calls = {2000: lambda: work(2000), 4000: lambda: work(4000), "lstm": lambda: model(x)}
+    found = {name: [callgrind.count_calls(fn).as_row() for _ in range(2)] for name, fn in calls.items()}
+print(json.dumps(found))
+"""
+
+
+def test_counts_repeat_within_tolerance_and_twice_the_work_counts_twice(tmp_path):
+    prefix, env, _, _ = launch_options(tmp_path)
+    env = dict(os.environ, **env, PYTHONPATH=str(ROOT))
+    done = subprocess.run([*prefix, sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    for first, second in found.values():  # the same calls, counted again: what the gate compares
+        assert first["instructions_per_call"] > 0
+        assert abs(second["instructions_per_call"] / first["instructions_per_call"] - 1) < counts.DEFAULT_TOLERANCE / 2
+    ratio = found["4000"][1]["instructions_per_call"] / found["2000"][1]["instructions_per_call"]
+    assert 1.9 < ratio < 2.1
+
+
+def _sweep(tmp_path: Path, run_id: str, **env) -> Path:
+    args = ["sweep", "--impl", "lstm.native,gru.native", "--mode", "inference", "--batch", "2", "--seq-len", "4"]
+    args += ["--input-size", "8", "--hidden-size", "8", "--clock", "instructions", "--no-check", "--no-report"]
+    args += ["--plugin", str(ROOT / "bench/experiments/extra_work.py"), "--out", str(tmp_path), "--run-id", run_id]
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    done = subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tmp_path / run_id
+
+
+def test_sweep_under_instructions_flags_five_percent_and_not_the_unchanged_case(tmp_path):
+    """Two sweeps, two worker processes: lstm.native gets 5% more instructions in the second, gru.native is the
+    A/A pair (same code, another process)."""
+    base = _sweep(tmp_path, "base")
+    new = _sweep(tmp_path, "new", RNNBENCH_EXTRA_WORK="lstm.native=0.05")
+    (base_frame, base_run), (new_frame, new_run) = read_run(base), read_run(new)
+    assert base_frame["median_s"].isna().all() and base_frame["first_call_s"].isna().all()  # no time columns
+    assert (base_frame["instructions_per_call"] > 0).all()
+    result = compare_runs(base_frame, new_frame, base_run, new_run)
+    changes = result.changes.set_index("key")
+    assert changes.loc["lstm.native", "verdict"] == "regression"
+    assert changes.loc["lstm.native", "ratio"] == pytest.approx(1.05, abs=0.01)
+    assert changes.loc["gru.native", "verdict"] == "unchanged"
+    assert abs(changes.loc["gru.native", "ratio"] - 1) < counts.DEFAULT_TOLERANCE / 2
