@@ -18,7 +18,7 @@ PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --i
 TRACES ?= results
 PORT ?= 6006
 
-.PHONY: venv test lint docs bench train show report profile tensorboard gpu-reference gpu-triton noise-check bench-store ci-bench validate-gate clean-venv
+.PHONY: venv valgrind test lint docs bench train show report profile tensorboard gpu-reference gpu-triton noise-check bench-store ci-bench ci-instructions validate-gate clean-venv
 
 venv: $(VENV)/.installed
 
@@ -32,7 +32,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 lint: venv
 	$(PY) -m ruff check bench implementations tests
 
-test: venv lint docs
+# The instructions clock (rnnbench sweep --clock instructions) needs Valgrind: Debian's, installed where missing.
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind) >/dev/null 2>&1; } || \
+	  echo "warning: could not install valgrind; the instructions clock and its tests are unavailable" >&2
+
+test: venv lint docs valgrind
 	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
 
 # The docs site (docs/*.md, Material for MkDocs) into site/; --strict: a broken link or a page left out of the nav fails.
@@ -102,6 +108,11 @@ CI_BENCH_ARGS ?=
 
 ci-bench: venv
 	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --rounds $(ROUNDS) --threshold $(THRESHOLD) $(CI_BENCH_ARGS)
+
+# The instructions lane of the gate: BASE and this tree counted under Valgrind in one process, decided on a
+# tolerance (docs/instructions.md). Deterministic where time is noisy; blind to memory, caches and threads.
+ci-instructions: venv valgrind
+	$(PY) -m bench ci --base $(BASE) --config $(CI_CONFIG) --clock instructions $(CI_BENCH_ARGS)
 
 # How good the gate is on this machine: A/A false alarms and detection of known slowdowns. Slow: by default as
 # many jobs as 300 A/A and 100 per-slowdown case-decisions need (75 with the quick config, hours; docs/gate-validation.md).
