@@ -39,7 +39,7 @@ for _ in range(50):  # a fresh pure-Python loop settles later than a torch call 
     work(2000), work(4000)
 with torch.no_grad():
     calls = {2000: lambda: work(2000), 4000: lambda: work(4000), "lstm": lambda: model(x)}
-    found = {name: [callgrind.count_calls(fn).as_row() for _ in range(2)] for name, fn in calls.items()}
+    found = {name: [callgrind.count_calls(fn).as_row() for _ in range(3)] for name, fn in calls.items()}
 print(json.dumps(found))
 """
 
@@ -50,7 +50,9 @@ def test_counts_repeat_within_tolerance_and_twice_the_work_counts_twice(tmp_path
     done = subprocess.run([*prefix, sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    for first, second in found.values():  # the same calls, counted again: what the gate compares
+    # the same calls, counted again: what the gate compares. The first count of a model built just before can
+    # still be off (by 1% once for this LSTM, docs/instructions.md), so the second and third are compared.
+    for _, first, second in found.values():
         assert first["instructions_per_call"] > 0
         assert abs(second["instructions_per_call"] / first["instructions_per_call"] - 1) < counts.DEFAULT_TOLERANCE / 2
     ratio = found["4000"][1]["instructions_per_call"] / found["2000"][1]["instructions_per_call"]
