@@ -61,7 +61,8 @@ def test_counts_repeat_within_tolerance_and_twice_the_work_counts_twice(tmp_path
 
 def _sweep(tmp_path: Path, run_id: str, **env) -> Path:
     args = ["sweep", "--impl", "lstm.native,gru.native", "--mode", "inference", "--batch", "2", "--seq-len", "4"]
-    args += ["--input-size", "8", "--hidden-size", "8", "--clock", "instructions", "--no-check", "--no-report"]
+    args += ["--input-size", "8", "--hidden-size", "8", "--lengths", "fixed", "--clock", "instructions", "--no-check"]
+    args += ["--no-report"]
     args += ["--plugin", str(ROOT / "bench/experiments/extra_work.py"), "--out", str(tmp_path), "--run-id", run_id]
     environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
     done = subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=environment)
