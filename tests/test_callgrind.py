@@ -59,22 +59,28 @@ def test_counts_repeat_within_tolerance_and_twice_the_work_counts_twice(tmp_path
     assert 1.9 < ratio < 2.1
 
 
-def _sweep(tmp_path: Path, run_id: str, **env) -> Path:
+def _sweep(tmp_path: Path, run_id: str, **env) -> subprocess.Popen:
+    """A counted sweep started in the background: counts do not depend on what else runs beside it."""
     args = ["sweep", "--impl", "lstm.native,gru.native", "--mode", "inference", "--batch", "2", "--seq-len", "4"]
     args += ["--input-size", "8", "--hidden-size", "8", "--lengths", "fixed", "--clock", "instructions", "--no-check"]
     args += ["--no-report"]
     args += ["--plugin", str(ROOT / "bench/experiments/extra_work.py"), "--out", str(tmp_path), "--run-id", run_id]
     environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
-    done = subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=environment)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return tmp_path / run_id
+    command = [sys.executable, "-m", "bench", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+
+
+def _finished(process: subprocess.Popen, run_dir: Path) -> Path:
+    _, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr[-2000:]
+    return run_dir
 
 
 def test_sweep_under_instructions_flags_five_percent_and_not_the_unchanged_case(tmp_path):
     """Two sweeps, two worker processes: lstm.native gets 5% more instructions in the second, gru.native is the
     A/A pair (same code, another process)."""
-    base = _sweep(tmp_path, "base")
-    new = _sweep(tmp_path, "new", RNNBENCH_EXTRA_WORK="lstm.native=0.05")
+    started = _sweep(tmp_path, "base"), _sweep(tmp_path, "new", RNNBENCH_EXTRA_WORK="lstm.native=0.05")
+    base, new = (_finished(process, tmp_path / name) for process, name in zip(started, ("base", "new")))
     (base_frame, base_run), (new_frame, new_run) = read_run(base), read_run(new)
     assert base_frame["median_s"].isna().all() and base_frame["first_call_s"].isna().all()  # no time columns
     assert (base_frame["instructions_per_call"] > 0).all()

@@ -67,7 +67,7 @@ COLUMNS: dict[str, str] = {
     "lengths": "each sequence's real length in the batch (list), drawn per case from length_dist",
     "mean_length": "mean of lengths",
     "tokens": "real tokens one timed call processes: sum of lengths (streaming: batch, one step)",
-    "tokens_per_s": "tokens / median_s: throughput in real tokens, so padding shows up as lost throughput",
+    "tokens_per_s": "tokens / elapsed_median_s: throughput in real tokens, so padding shows up as lost throughput",
     "step_p50_s": "streaming: median latency of a single step (samples_s holds every step's time)",
     "step_p90_s": "streaming: 90th percentile of single-step latency",
     "step_p99_s": "streaming: 99th percentile of single-step latency",

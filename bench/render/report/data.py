@@ -109,8 +109,9 @@ def prepare(
     ok = df["status"].eq("ok") & df["median_s"].gt(0)
     df["length_dist"] = df["length_dist"].astype(object).where(df["length_dist"].notna(), "fixed")  # older runs: fixed
     tokens = _num(df, "tokens").fillna(df["batch"] * df["seq_len"])  # real tokens: padding does not count
-    df["tokens_per_s"] = (tokens / df["median_s"]).where(ok)
-    achieved = df["achieved_flops_per_s"].fillna(df["flops"] / df["median_s"]).where(ok)
+    elapsed = _num(df, "elapsed_median_s").fillna(df["median_s"])  # rates are per elapsed second, whatever the clock
+    df["tokens_per_s"] = (tokens / elapsed).where(ok)
+    achieved = df["achieved_flops_per_s"].fillna(df["flops"] / elapsed).where(ok)
     df["achieved_flops_per_s"] = achieved
     if peak_flops_per_s and df["efficiency"].isna().all():
         peak = (df["device"].astype(str) + "/" + df["dtype"].astype(str)).map(peak_flops_per_s)
