@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from bench.errors import UsageError
 from bench.plan.cases import expand
-from bench.plan.shard import assign_shards, estimated_cost, merge_runs, parse_shard, select_shard
+from bench.plan.shard import assign_shards, estimated_cost, parse_shard, select_shard
 from bench.plan.spec import spec_from_dict
 from bench.results import store
+from bench.results.merge import merge_runs
 from implementations import registry
 
 grids = st.fixed_dictionaries(

@@ -27,17 +27,26 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis import counts
+from bench.analysis.case_rows import (
+    SHAPE_COLUMNS,
+    by_case,
+    failed,
+    per_round,
+    references,
+    round_medians,
+    rounds_count,
+    samples,
+)
+from bench.analysis.run_checks import environment_warnings, paired_runs, samples_warning
 from bench.analysis.significance import (
     compare_paired,
     compare_samples,
-    least_equal_count,
     min_p_value,
     min_p_value_paired,
 )
 from bench.analysis.tail import STATISTICS, compare_quantile, least_samples
 from bench.errors import UsageError
 from bench.results.schema import IDENTITY_COLUMNS
-from bench.results.vocabulary import FAILED_STATUSES
 
 DEFAULT_THRESHOLD = 0.05
 # verdicts that fail the gate, and the order the renderers list verdicts in
@@ -53,23 +62,8 @@ VERDICTS = (
     "only_base",
     "only_new",
 )
-ENVIRONMENT_FIELDS = {
-    "host": "machine",
-    "cpu_model": "CPU model",
-    "cpu_count": "CPU count",
-    "threads": "threads",
-    "gpus": "GPUs",
-    "platform": "OS",
-    "python": "Python",
-    "torch": "torch",
-    "cuda": "CUDA",
-    "cudnn": "cuDNN",
-    "onednn": "oneDNN",
-}
 DECIDED = ("regression", "improvement", "unchanged")  # verdicts the statistics gave
 TOO_FEW, NO_SAMPLES = "too few samples", "no timing samples"
-SHAPE_COLUMNS = ["family", "device", "dtype", "mode", "batch", "seq_len", "input_size", "hidden_size"]
-SHAPE_COLUMNS += ["num_layers", "bidirectional", "length_dist"]
 
 
 @dataclass(frozen=True)
@@ -93,85 +87,6 @@ class Comparison:
     def failed(self) -> bool:
         """The gate's answer: a regression or a new failure anywhere."""
         return any(self.counts[v] for v in GATE_FAILING)
-
-
-def _samples(row: pd.Series) -> np.ndarray:
-    value = row.get("samples_s")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return np.array([], dtype=float)
-    x = np.asarray(value, dtype=float).ravel()
-    return x[np.isfinite(x) & (x > 0)]
-
-
-def _round_medians(row: pd.Series) -> np.ndarray | None:
-    """The row's per-round medians in round order, or None (an older run, or a value that is no time)."""
-    value = row.get("round_medians_s")
-    if not isinstance(value, list | tuple | np.ndarray) or not len(value):
-        return None
-    x = np.asarray(value, dtype=float).ravel()
-    return x if np.all(np.isfinite(x) & (x > 0)) else None  # dropping one would break the pairing by round
-
-
-@dataclass(frozen=True)
-class _Reference:
-    """The --relative-to implementation at one shape in one run."""
-
-    median_s: float  # of its pooled samples
-    round_medians_s: np.ndarray | None
-
-
-def _per_round(case: np.ndarray | None, reference: _Reference) -> np.ndarray | None:
-    """Each round's median divided by the reference's median of the same round; None if rounds do not pair."""
-    if case is None or reference.round_medians_s is None or case.size != reference.round_medians_s.size:
-        return None
-    return case / reference.round_medians_s
-
-
-def _failed(row: pd.Series) -> str | None:
-    """Why a case counts as failing (crashed, incorrect...), or None."""
-    status = row.get("status")
-    if status in FAILED_STATUSES:
-        return f"{status}: {row.get('error') or ''}".rstrip(": ")
-    correct = row.get("correct")
-    if status == "ok" and correct is not None and not pd.isna(correct) and not bool(correct):
-        return "incorrect result"
-    return None
-
-
-def _references(table: pd.DataFrame, relative_to: str) -> dict[tuple, _Reference]:
-    """The reference implementation per shape/dtype/mode/device, from the same run."""
-    reference = table[(table["impl"] == relative_to) & (table["status"] == "ok")]
-    found = {}
-    for _, row in reference.iterrows():
-        x = _samples(row)
-        if x.size:
-            found[tuple(row.get(c) for c in SHAPE_COLUMNS)] = _Reference(float(np.median(x)), _round_medians(row))
-    return found
-
-
-def _by_case(table: pd.DataFrame) -> dict[str, pd.Series]:
-    if "case_id" not in table.columns:
-        raise UsageError("measurements table has no case_id column")
-    return {row["case_id"]: row for _, row in table.iterrows()}  # a resumed run's later row wins
-
-
-def environment_warnings(base_run: dict, new_run: dict) -> list[str]:
-    """What differs between the machines and libraries of the two runs, worded for the reader."""
-    found = []
-    base_env, new_env = base_run.get("environment") or {}, new_run.get("environment") or {}
-    for key, label in ENVIRONMENT_FIELDS.items():
-        if key in base_env and key in new_env and base_env[key] != new_env[key]:
-            found.append(f"different {label}: {base_env[key]} (base) vs {new_env[key]} (new)")
-    clocks = [((run.get("spec") or {}).get("timing") or {}).get("clock", "wall") for run in (base_run, new_run)]
-    if clocks[0] != clocks[1]:
-        found.append(f"different clocks: {clocks[0]} time (base) vs {clocks[1]} time (new): ratios mix two measures")
-    for name, run in (("base", base_run), ("new", new_run)):
-        status = run.get("status")
-        if status and status != "complete":
-            found.append(f"the {name} run is {status}: some cases may be missing")
-        if (run.get("environment") or {}).get("git_dirty"):
-            found.append(f"the {name} run was measured from a tree with uncommitted changes")
-    return found
 
 
 def _decide(
@@ -209,31 +124,63 @@ def _unit(base_rounds: np.ndarray | None, new_rounds: np.ndarray | None, alpha: 
     return "rounds" if min_p_value(base_rounds.size, new_rounds.size) < alpha else "samples"
 
 
-def paired_runs(base_run: dict, new_run: dict) -> bool:
-    """Whether the two runs were measured side by side, round by round (bench/ci/paired.py)."""
-    base, new = base_run.get("pairing") or {}, new_run.get("pairing") or {}
-    return (
-        bool(base.get("id"))
-        and base.get("id") == new.get("id")
-        and (base.get("side"), new.get("side"))
-        == (
-            "base",
-            "new",
-        )
-    )
+@dataclass(frozen=True)
+class Rule:
+    """How each case is decided: the gate's settings, and each run's --relative-to reference medians."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    alpha: float = 0.01
+    relative_to: str | None = None
+    statistic: str = "median"
+    tolerance: float = counts.DEFAULT_TOLERANCE
+    paired: bool = False
+    base_refs: dict = field(default_factory=dict)
+    new_refs: dict = field(default_factory=dict)
 
 
-def samples_warning(decided: list[tuple[int, int]], alpha: float) -> str | None:
-    """One warning for every case decided on raw samples; `decided` holds each such case's rounds per side."""
-    if not decided:
-        return None
-    most = max(max(pair) for pair in decided)
-    what = "one process per side" if most <= 1 else f"too few rounds per side (at most {most})"
-    cases = f"{len(decided)} case{'s' if len(decided) > 1 else ''}"
-    return (
-        f"{cases} decided on raw samples of {what}, which understate run-to-run variation; measure with "
-        f"--rounds {least_equal_count(alpha)} or more (rnnbench ci does) for a trustworthy gate"
-    )
+def _check_settings(threshold: float, alpha: float, relative_to, statistic: str, tolerance: float) -> None:
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1, got {alpha}")
+    if threshold < 0:
+        raise UsageError(f"threshold must be non-negative, got {threshold}")
+    if statistic not in STATISTICS:
+        raise UsageError(f"unknown statistic {statistic!r}; known: {', '.join(STATISTICS)}")
+    if statistic != "median" and relative_to:
+        raise UsageError(f"--relative-to needs --statistic median (a {statistic} of ratios is not defined here)")
+    if not 0 <= tolerance < 1:
+        raise UsageError(f"tolerance must be between 0 and 1, got {tolerance}")
+
+
+def _rule(base, new, base_run: dict, new_run: dict, **settings) -> Rule:
+    relative_to = settings.get("relative_to")
+    base_refs = references(base, relative_to) if relative_to else {}
+    new_refs = references(new, relative_to) if relative_to else {}
+    if relative_to and not (base_refs and new_refs):
+        raise UsageError(f"--relative-to {relative_to}: no successful {relative_to} case in both runs")
+    return Rule(**settings, paired=paired_runs(base_run, new_run), base_refs=base_refs, new_refs=new_refs)
+
+
+def _blank_record(case_id: str, b, n) -> dict:
+    """A case's row of the comparison before it is decided: identity, statuses, every figure missing."""
+    some = n if n is not None else b
+    record = {"case_id": case_id, **{c: some.get(c) for c in IDENTITY_COLUMNS}}
+    record.update(base_status=None if b is None else b.get("status"), new_status=None if n is None else n.get("status"))
+    record.update(dict.fromkeys(_FIGURES, math.nan), unit=None, n_base=0, n_new=0)
+    return record
+
+
+_FIGURES = ("base_median_s", "new_median_s", "ratio", "median_ratio", "ratio_low", "ratio_high", "p_value")
+_FIGURES += ("base_instructions_per_call", "new_instructions_per_call")
+
+
+def _ordered(changes: pd.DataFrame) -> pd.DataFrame:
+    """Verdicts in VERDICTS order, the largest slowdowns first within each."""
+    order = {v: i for i, v in enumerate(VERDICTS)}
+    return changes.sort_values(
+        by=["verdict", "ratio", "case_id"],
+        key=lambda s: s.map(order) if s.name == "verdict" else (-s if s.name == "ratio" else s),
+        na_position="last",
+    ).reset_index(drop=True)
 
 
 def compare_runs(
@@ -249,63 +196,26 @@ def compare_runs(
     tolerance: float = counts.DEFAULT_TOLERANCE,
 ) -> Comparison:
     """One row per case found in either run, with its verdict; see VERDICTS."""
-    if not 0 < alpha < 1:
-        raise UsageError(f"alpha must be between 0 and 1, got {alpha}")
-    if threshold < 0:
-        raise UsageError(f"threshold must be non-negative, got {threshold}")
-    if statistic not in STATISTICS:
-        raise UsageError(f"unknown statistic {statistic!r}; known: {', '.join(STATISTICS)}")
-    if statistic != "median" and relative_to:
-        raise UsageError(f"--relative-to needs --statistic median (a {statistic} of ratios is not defined here)")
-    if not 0 <= tolerance < 1:
-        raise UsageError(f"tolerance must be between 0 and 1, got {tolerance}")
+    _check_settings(threshold, alpha, relative_to, statistic, tolerance)
     base_run, new_run = base_run or {}, new_run or {}
-    base_rows, new_rows = _by_case(base), _by_case(new)
+    base_rows, new_rows = by_case(base), by_case(new)
     if not set(base_rows) & set(new_rows):
         raise UsageError("the two runs have no cases in common")
-    base_refs = _references(base, relative_to) if relative_to else {}
-    new_refs = _references(new, relative_to) if relative_to else {}
-    if relative_to and not (base_refs and new_refs):
-        raise UsageError(f"--relative-to {relative_to}: no successful {relative_to} case in both runs")
-    paired = paired_runs(base_run, new_run)
+    settings = dict(threshold=threshold, alpha=alpha, relative_to=relative_to, statistic=statistic, tolerance=tolerance)
+    rule = _rule(base, new, base_run, new_run, **settings)
     records, decided_on_samples = [], []
     for case_id in sorted(set(base_rows) | set(new_rows)):
         b, n = base_rows.get(case_id), new_rows.get(case_id)
-        some = n if n is not None else b
-        record = {"case_id": case_id, **{c: some.get(c) for c in IDENTITY_COLUMNS}}
-        record.update(
-            base_status=None if b is None else b.get("status"),
-            new_status=None if n is None else n.get("status"),
-            base_median_s=math.nan,
-            new_median_s=math.nan,
-            ratio=math.nan,
-            median_ratio=math.nan,
-            ratio_low=math.nan,
-            ratio_high=math.nan,
-            p_value=math.nan,
-            unit=None,
-            n_base=0,
-            n_new=0,
-            base_instructions_per_call=math.nan,
-            new_instructions_per_call=math.nan,
-        )
+        record = _blank_record(case_id, b, n)
         if statistic == "median":
-            verdict, note = _verdict(
-                b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired, tolerance
-            )
+            verdict, note = _verdict(b, n, record, rule)
         else:
-            verdict, note = _tail_verdict(b, n, record, threshold, alpha, STATISTICS[statistic])
+            verdict, note = _tail_verdict(b, n, record, rule, STATISTICS[statistic])
         record.update(verdict=verdict, note=note)
         if record["unit"] == "samples" and (verdict in DECIDED or note.startswith(TOO_FEW)):
-            decided_on_samples.append((_rounds_count(b), _rounds_count(n)))
+            decided_on_samples.append((rounds_count(b), rounds_count(n)))
         records.append(record)
-    changes = pd.DataFrame.from_records(records)
-    order = {v: i for i, v in enumerate(VERDICTS)}
-    changes = changes.sort_values(
-        by=["verdict", "ratio", "case_id"],
-        key=lambda s: s.map(order) if s.name == "verdict" else (-s if s.name == "ratio" else s),
-        na_position="last",
-    ).reset_index(drop=True)
+    changes = _ordered(pd.DataFrame.from_records(records))
     return Comparison(
         base_run_id=str(base_run.get("run_id") or _first(base, "run_id") or "base"),
         new_run_id=str(new_run.get("run_id") or _first(new, "run_id") or "new"),
@@ -324,26 +234,17 @@ def _first(table: pd.DataFrame, column: str):
     return table[column].iloc[0] if column in table.columns and len(table) else None
 
 
-def _rounds_count(row: pd.Series) -> int:
-    """Rounds behind a row: its round medians, else its `rounds` column (older runs), else one."""
-    found, rounds = _round_medians(row), row.get("rounds")
-    if found is not None:
-        return int(found.size)
-    try:
-        return max(int(rounds), 1)
-    except (TypeError, ValueError):  # None, NaN
-        return 1
-
-
-def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, paired=False, tolerance=0.0) -> tuple:
+def _verdict(b, n, record: dict, rule: Rule) -> tuple[str, str]:
+    """A case's verdict and note; fills `record`'s figures."""
+    threshold, alpha, relative_to = rule.threshold, rule.alpha, rule.relative_to
     if n is None:
         return "only_base", "not measured in the new run"
     if b is None:
         return "only_new", "not measured in the base run"
-    base_x, new_x = _samples(b), _samples(n)
-    base_r, new_r = _round_medians(b), _round_medians(n)
-    _describe(record, _unit(base_r, new_r, alpha, paired), base_x, new_x, base_r, new_r)
-    base_failure, new_failure = _failed(b), _failed(n)
+    base_x, new_x = samples(b), samples(n)
+    base_r, new_r = round_medians(b), round_medians(n)
+    _describe(record, _unit(base_r, new_r, alpha, rule.paired), base_x, new_x, base_r, new_r)
+    base_failure, new_failure = failed(b), failed(n)
     if new_failure and base_failure:
         return "still_failing", new_failure
     if new_failure:
@@ -353,17 +254,17 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, p
     if b.get("status") != "ok" or n.get("status") != "ok":
         return "incomparable", (n.get("error") if n.get("status") != "ok" else b.get("error")) or "not measured"
     if counts.counted(b) or counts.counted(n):  # the instructions clock: a tolerance, no test
-        verdict, figures, note = counts.decide(b, n, tolerance)
+        verdict, figures, note = counts.decide(b, n, rule.tolerance)
         record.update(figures)
         return verdict, note
     if relative_to:
         if n.get("impl") == relative_to:
             return "incomparable", f"the reference of --relative-to {relative_to}"
         shape = tuple(n.get(c) for c in SHAPE_COLUMNS)
-        if shape not in base_refs or shape not in new_refs:
+        if shape not in rule.base_refs or shape not in rule.new_refs:
             return "incomparable", f"no ok {relative_to} case at this shape in both runs"
-        base_ref, new_ref = base_refs[shape], new_refs[shape]
-        base_r, new_r = _per_round(base_r, base_ref), _per_round(new_r, new_ref)
+        base_ref, new_ref = rule.base_refs[shape], rule.new_refs[shape]
+        base_r, new_r = per_round(base_r, base_ref), per_round(new_r, new_ref)
         if (
             record["unit"] != "samples" and _unit(base_r, new_r, alpha) == "samples"
         ):  # rounds unpaired with the reference's
@@ -377,18 +278,19 @@ def _verdict(b, n, record, threshold, alpha, relative_to, base_refs, new_refs, p
     return verdict, note
 
 
-def _tail_verdict(b, n, record, threshold, alpha, quantile) -> tuple[str, str]:
+def _tail_verdict(b, n, record: dict, rule: Rule, quantile: float) -> tuple[str, str]:
     """The verdict on a high quantile of the raw samples (streaming: one per step), see bench/analysis/tail.py."""
     if n is None or b is None:
-        return _verdict(b, n, record, threshold, alpha, None, {}, {})
-    base_failure, new_failure = _failed(b), _failed(n)
+        return _verdict(b, n, record, Rule(rule.threshold, rule.alpha))
+    base_failure, new_failure = failed(b), failed(n)
     if base_failure or new_failure or b.get("status") != "ok" or n.get("status") != "ok":
-        return _verdict(b, n, record, threshold, alpha, None, {}, {})
-    base_x, new_x = _samples(b), _samples(n)
+        return _verdict(b, n, record, Rule(rule.threshold, rule.alpha))
+    base_x, new_x = samples(b), samples(n)
     record.update(unit="samples", n_base=int(base_x.size), n_new=int(new_x.size))
     if min(base_x.size, new_x.size) < least_samples(quantile):
         return "incomparable", f"{TOO_FEW} for a p{quantile * 100:g} (at least {least_samples(quantile)} per side)"
-    shift = compare_quantile(base_x, new_x, quantile, confidence=1.0 - alpha)
+    shift = compare_quantile(base_x, new_x, quantile, confidence=1.0 - rule.alpha)
+    threshold = rule.threshold
     record.update(
         base_median_s=shift.base_s, new_median_s=shift.new_s, ratio=shift.ratio, median_ratio=shift.ratio,
         ratio_low=shift.ratio_low, ratio_high=shift.ratio_high, p_value=shift.p_value,

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from bench.errors import UsageError
-from bench.plan.shard import merge_runs
 from bench.results import store
+from bench.results.merge import merge_runs
 
 HELP = "merge the shard runs of one sweep (rnnbench sweep --shard K/N) into one run"
 
