@@ -130,17 +130,21 @@ def spec_from_dict(data: dict, where: str = "spec") -> SweepSpec:
     return spec
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def read_toml(path: str | Path) -> dict:
+    """A spec file's tables; a missing, unreadable or malformed file is a UsageError worded for the user."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"malformed TOML in {path}: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    return spec_from_dict(data, str(path))
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    return spec_from_dict(read_toml(path), str(path))
 
 
 def with_overrides(spec: SweepSpec, **axes) -> SweepSpec:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.plan.spec import read_toml
 from bench.plan.train_tasks import PARITY_TOLERANCES, TASKS, Task
 
 
@@ -48,15 +48,7 @@ def train_spec_from_dict(table: dict, where: str = "[train]") -> TrainSpec:
 
 def load_train_spec(path: str | Path) -> TrainSpec:
     """The `[train]` table of a TOML spec."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"malformed TOML in {path}: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    data = read_toml(path)
     table = data.get("train")
     if not isinstance(table, dict):
         raise UsageError(f"{path} has no [train] table")
