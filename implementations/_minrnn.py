@@ -7,6 +7,10 @@ Both gates depend on x_t only, so each step is the linear recurrence h_t = a_t *
 with [a_z; a_h] = W_ih x_t + b_ih. Layers and directions stack as in nn.GRU: parameters weight_ih_l{k}[_reverse]
 and bias_ih_l{k}[_reverse]; layer k+1 reads the concatenated outputs of layer k; h0 > 0 (the log-space scan
 takes log h0).
+
+Variable-length batches (the contract in `_varlen`): past a sequence's end a step is the identity, a_t = 1 and
+b_t = 0 (log a_t = 0, log b_t = -inf), so the state is kept and the output there is zeroed. Forward, the state
+freezes after the last real step; in reverse (time flipped), it stays at h0 until the last real step.
 """
 
 from __future__ import annotations
@@ -59,9 +63,29 @@ def log_scan(log_a: Tensor, log_b: Tensor, log_h0: Tensor) -> Tensor:
     return (a_star + torch.logcumsumexp(values - a_star, 1))[:, 1:]
 
 
-def loop_layer(kind: str, x: Tensor, w: Tensor, b: Tensor, h: Tensor, reverse: bool) -> tuple[Tensor, Tensor]:
+def step_mask(lengths: Tensor, x: Tensor) -> Tensor:
+    """(batch, seq_len, 1) bool on x's device: True at each sequence's real steps."""
+    steps = torch.arange(x.size(1)).unsqueeze(0)
+    return (steps < lengths.unsqueeze(1)).unsqueeze(-1).to(x.device)
+
+
+def skip_padding(a: Tensor, b: Tensor, mask: Tensor | None, log_space: bool) -> tuple[Tensor, Tensor]:
+    """(a_t, b_t) with padded steps made the identity: a = 1, b = 0 (in log space: 0 and -inf)."""
+    if mask is None:
+        return a, b
+    identity, nothing = (0.0, -math.inf) if log_space else (1.0, 0.0)
+    return torch.where(mask, a, identity), torch.where(mask, b, nothing)
+
+
+def zero_padding(output: Tensor, mask: Tensor | None) -> Tensor:
+    return output if mask is None else output.masked_fill(~mask, 0.0)
+
+
+def loop_layer(
+    kind: str, x: Tensor, w: Tensor, b: Tensor, h: Tensor, reverse: bool, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """The sequential form: one step after another over time. x (batch, seq_len, in) -> (output, h_n)."""
-    a, b_t = coefficients(kind, torch.matmul(x, w.t()) + b)
+    a, b_t = skip_padding(*coefficients(kind, torch.matmul(x, w.t()) + b), mask, log_space=False)
     seq_len = x.size(1)
     outputs = []
     for step in range(seq_len):
@@ -70,11 +94,13 @@ def loop_layer(kind: str, x: Tensor, w: Tensor, b: Tensor, h: Tensor, reverse: b
         outputs.append(h)
     if reverse:
         outputs.reverse()
-    return torch.stack(outputs, 1), h
+    return zero_padding(torch.stack(outputs, 1), mask), h
 
 
-def stack(layer_fn, module: nn.Module, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-    """Layers x directions as nn.GRU stacks them; `layer_fn(kind, x, w, b, h0, reverse) -> (output, h_n)`."""
+def stack(layer_fn, module: nn.Module, x: Tensor, h0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Layers x directions as nn.GRU stacks them; `layer_fn(kind, x, w, b, h0, reverse[, mask]) -> (output, h_n)`,
+    given the padded batch's mask when `lengths` is (a CPU int64 tensor of shape (batch,))."""
+    masked = {} if lengths is None else {"mask": step_mask(lengths, x)}
     layer_input, h_n = x, []
     directions = 2 if module.bidirectional else 1
     for layer in range(module.num_layers):
@@ -82,7 +108,8 @@ def stack(layer_fn, module: nn.Module, x: Tensor, h0: Tensor) -> tuple[Tensor, T
         for direction in range(directions):
             suffix = f"_l{layer}" + ("_reverse" if direction else "")
             w, b = getattr(module, "weight_ih" + suffix), getattr(module, "bias_ih" + suffix)
-            out, h = layer_fn(module.kind, layer_input, w, b, h0[layer * directions + direction], direction == 1)
+            state = h0[layer * directions + direction]
+            out, h = layer_fn(module.kind, layer_input, w, b, state, direction == 1, **masked)
             outputs.append(out)
             h_n.append(h)
         layer_input = outputs[0] if directions == 1 else torch.cat(outputs, 2)
@@ -120,8 +147,8 @@ class MinRNN(nn.Module):
                     param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype).uniform_(-bound, bound))
                     self.register_parameter(name + suffix, param)
 
-    def forward(self, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-        return stack(loop_layer, self, x, h0)
+    def forward(self, x: Tensor, h0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return stack(loop_layer, self, x, h0, lengths)
 
     def extra_repr(self) -> str:
         shape = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"

@@ -19,7 +19,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from implementations._minrnn import coefficients, log_coefficients, log_scan, stack
+from implementations._minrnn import coefficients, log_coefficients, log_scan, skip_padding, stack, zero_padding
 from implementations._module import fresh_function
 from implementations.registry import register
 
@@ -27,29 +27,45 @@ MIN_FAMILIES = ("mingru", "minlstm")
 CHUNK = 64
 
 
-def scan_layer(kind: str, x: Tensor, w: Tensor, b: Tensor, h0: Tensor, reverse: bool) -> tuple[Tensor, Tensor]:
-    """All time steps of one layer and direction at once, in log space."""
+def _flipped(reverse: bool, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """x and its mask in the order the direction reads them."""
+    if not reverse:
+        return x, mask
+    return x.flip(1), None if mask is None else mask.flip(1)
+
+
+def _output(h: Tensor, reverse: bool, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(output in time order with padding zeroed, final state) from the states in reading order."""
+    final = h[:, -1]
     if reverse:
-        x = x.flip(1)
-    log_a, log_b = log_coefficients(kind, torch.matmul(x, w.t()) + b)
+        h, mask = _flipped(True, h, mask)
+    return zero_padding(h, mask), final
+
+
+def scan_layer(
+    kind: str, x: Tensor, w: Tensor, b: Tensor, h0: Tensor, reverse: bool, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """All time steps of one layer and direction at once, in log space."""
+    x, mask = _flipped(reverse, x, mask)
+    log_a, log_b = skip_padding(*log_coefficients(kind, torch.matmul(x, w.t()) + b), mask, log_space=True)
     h = log_scan(log_a, log_b, torch.log(h0)).exp()
-    return (h.flip(1) if reverse else h), h[:, -1]
+    return _output(h, reverse, mask)
 
 
 def chunked_layer(
-    chunk: int, kind: str, x: Tensor, w: Tensor, b: Tensor, h0: Tensor, reverse: bool
+    chunk: int, kind: str, x: Tensor, w: Tensor, b: Tensor, h0: Tensor, reverse: bool, mask: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """The scan over chunks of `chunk` steps, log h carried from one chunk to the next."""
-    if reverse:
-        x = x.flip(1)
+    x, mask = _flipped(reverse, x, mask)
     log_h, outputs = torch.log(h0), []
     for start in range(0, x.size(1), chunk):
-        log_a, log_b = log_coefficients(kind, torch.matmul(x[:, start : start + chunk], w.t()) + b)
+        part = slice(start, start + chunk)
+        coefficients = log_coefficients(kind, torch.matmul(x[:, part], w.t()) + b)
+        log_a, log_b = skip_padding(*coefficients, None if mask is None else mask[:, part], log_space=True)
         log_hs = log_scan(log_a, log_b, log_h)
         log_h = log_hs[:, -1]
         outputs.append(log_hs.exp())
-    h = torch.cat(outputs, 1)
-    return (h.flip(1) if reverse else h), h[:, -1]
+    return _output(torch.cat(outputs, 1), reverse, mask)
 
 
 def _combine(left: tuple[Tensor, Tensor], right: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -60,17 +76,16 @@ def _combine(left: tuple[Tensor, Tensor], right: tuple[Tensor, Tensor]) -> tuple
 
 
 def associative_layer(
-    mode: str, kind: str, x: Tensor, w: Tensor, b: Tensor, h0: Tensor, reverse: bool
+    mode: str, kind: str, x: Tensor, w: Tensor, b: Tensor, h0: Tensor, reverse: bool, mask: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """The linear-space recurrence through associative_scan; h0 is folded into the first step's b."""
     from torch._higher_order_ops.associative_scan import associative_scan
 
-    if reverse:
-        x = x.flip(1)
-    a, b_t = coefficients(kind, torch.matmul(x, w.t()) + b)
+    x, mask = _flipped(reverse, x, mask)
+    a, b_t = skip_padding(*coefficients(kind, torch.matmul(x, w.t()) + b), mask, log_space=False)
     b_t = torch.cat(((a[:, :1] * h0.unsqueeze(1) + b_t[:, :1]), b_t[:, 1:]), 1)
     _, h = associative_scan(_combine, (a, b_t), dim=1, combine_mode=mode)
-    return (h.flip(1) if reverse else h), h[:, -1]
+    return _output(h, reverse, mask)
 
 
 class MinStack(nn.Module):
@@ -83,8 +98,8 @@ class MinStack(nn.Module):
             self.register_parameter(name, nn.Parameter(param.detach().to(device=device, dtype=dtype).clone()))
         self.layer_fn = layer_fn
 
-    def forward(self, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-        return stack(self.layer_fn, self, x, h0)
+    def forward(self, x: Tensor, h0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return stack(self.layer_fn, self, x, h0, lengths)
 
 
 def build_loop(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
@@ -124,6 +139,5 @@ VARIANTS = {  # variant -> (builder, description, devices)
 
 for _family in MIN_FAMILIES:
     for _variant, (_build, _description, _devices) in VARIANTS.items():
-        register(
-            f"{_family}.{_variant}", _family, description=_description, **({"devices": _devices} if _devices else {})
-        )(_build)
+        devices = {"devices": _devices} if _devices else {}
+        register(f"{_family}.{_variant}", _family, description=_description, variable_length=True, **devices)(_build)

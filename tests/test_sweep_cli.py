@@ -148,3 +148,19 @@ def test_process_isolation_gives_each_case_a_fresh_worker_and_empty_compile_cach
     rows = store.read_measurements(tmp_path / "shared").set_index(["impl", "mode"])
     assert (rows.loc["compile_cache_probe", "status"] == "error").all()  # one worker, no fresh cache
     assert shared.returncode == 0
+
+
+def test_an_axis_flag_repeated_adds_to_the_list_as_commas_do():
+    import argparse
+
+    from bench.commands._sweep_arguments import add_arguments, spec_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    repeated = parser.parse_args(
+        ["--impl", "lstm.*", "--impl", "gru.native,rnn_tanh.native", "--batch", "1", "--batch", "16"]
+    )
+    commas = parser.parse_args(["--impl", "lstm.*,gru.native,rnn_tanh.native", "--batch", "1,16"])
+    assert repeated.impl == commas.impl == ["lstm.*", "gru.native", "rnn_tanh.native"]
+    assert spec_from_args(repeated).grids == spec_from_args(commas).grids
+    assert spec_from_args(repeated).grids[0].batch == (1, 16)

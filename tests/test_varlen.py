@@ -1,5 +1,7 @@
 """Variable-length batches: every implementation that declares support matches the reference sequence by sequence."""
 
+import functools
+
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from implementations._loops import cell
 from implementations._module import LoopRNN
 from implementations._varlen import MaskedLoopRNN, step_mask
 from implementations.families import make_reference
+from implementations.minrnn import MinStack, chunked_layer, scan_layer
 
 # (family, layers, bidirectional, lengths at seq_len 6): batch 1, odd batches, lengths 1 and seq_len in each
 CONFIGS = [
@@ -23,7 +26,12 @@ SLOW_VARIANTS = ("compile", "compile_step")  # compiled per shape: one configura
 # whole-loop compile of forward and backward takes about a minute here: forward only (its masked_forward is the
 # eager masked loop's, whose gradients every configuration checks)
 FORWARD_ONLY = ("compile",)
-VARIANTS = sorted({i.impl for i in registry.all() if i.variable_length and i.supports("cpu")})
+CLASSIC = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+VARIANTS = sorted({i.impl for i in registry.all() if i.variable_length and i.supports("cpu") and i.family in CLASSIC})
+# minGRU/minLSTM: every CPU variant (the compiled scan once), the same layer/direction/length configurations
+MIN_KEYS = sorted(
+    i.key for i in registry.all() if i.variable_length and i.supports("cpu") and i.family.startswith("min")
+)
 
 
 def _params():
@@ -34,6 +42,16 @@ def _params():
             marks = [pytest.mark.slow] if variant in SLOW_VARIANTS else []
             name = f"{variant}-{config[0]}-l{config[1]}-{'bi' if config[2] else 'uni'}"
             yield pytest.param(variant, *config, id=name, marks=marks)
+
+
+def _min_params():
+    for key in MIN_KEYS:
+        for index, (_, layers, bidirectional, lengths) in enumerate(CONFIGS):
+            if "compile" in key and index != 1:
+                continue
+            name = f"{key}-l{layers}-{'bi' if bidirectional else 'uni'}"
+            marks = [pytest.mark.slow] if "compile" in key else []
+            yield pytest.param(key, layers, bidirectional, lengths, id=name, marks=marks)
 
 
 def _check(model, reference, lengths, gradients=True, dtype="float32"):
@@ -53,6 +71,39 @@ def test_each_sequence_matches_the_reference_run_on_it_alone(variant, family, la
     result = _check(model, reference, lengths, gradients=gradients)
     assert result.correct, result.message
     assert not gradients or result.grad_rel_err < 1e-4
+
+
+def test_the_min_families_take_variable_lengths_in_every_cpu_variant():
+    variants = {key.split(".", 1)[1] for key in MIN_KEYS}
+    assert {"loop", "scan", "chunked_scan", "compile_scan", "associative_scan"} <= variants
+
+
+@pytest.mark.parametrize(("key", "layers", "bidirectional", "lengths"), list(_min_params()))
+def test_min_families_match_the_reference_sequence_by_sequence(key, layers, bidirectional, lengths):
+    reference = make_reference(registry.get(key).family, 5, 4, layers, bidirectional)
+    model = registry.get(key).build(reference, "cpu", torch.float32)
+    result = _check(model, reference, lengths)
+    assert result.correct, result.message
+    assert result.grad_rel_err < 1e-4
+
+
+def test_the_chunked_scan_carries_a_frozen_state_across_chunks():
+    """Chunks of 2 steps over seq_len 6: a sequence ending inside the first chunk keeps its state in the others."""
+    reference = make_reference("minlstm", 5, 4, 1, True)
+    model = MinStack(reference, "cpu", torch.float32, functools.partial(chunked_layer, 2))
+    result = _check(model, reference, [1, 6, 3, 2])
+    assert result.correct, result.message
+
+
+def test_a_scan_that_lets_padding_into_the_state_fails():
+    def leaky(kind, x, w, b, h0, reverse, mask=None):
+        output, final = scan_layer(kind, x, w, b, h0, reverse)  # the mask ignored, the padded outputs zeroed
+        return output * mask, final
+
+    reference = make_reference("mingru", 5, 4)
+    result = _check(MinStack(reference, "cpu", torch.float32, leaky), reference, [6, 2, 4])
+    assert not result.correct
+    assert result.worst in ("h_n", "output") or result.worst.startswith("grad")
 
 
 def _leaky_layer(family, x, h, c, w_ih, w_hh, b_ih, b_hh, reverse: bool, premul: bool, mask):

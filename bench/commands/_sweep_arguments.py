@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from bench.plan.spec import CACHES, CLOCKS, ISOLATIONS, SweepSpec, load_spec, with_overrides
@@ -39,15 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if DEFAULT_CONFIG.is_relative_to(Path.cwd())
         else "sweep spec (TOML)",
     )
-    axes = parser.add_argument_group("axes (override the config; comma-separated lists)")
-    axes.add_argument("--impl", type=_csv(str), help="implementation globs, e.g. 'lstm.*'")
-    axes.add_argument("--device", type=_csv(str))
-    axes.add_argument("--dtype", type=_csv(str))
-    axes.add_argument("--mode", type=_csv(str), help="inference,training,streaming")
-    for axis in ("batch", "seq-len", "input-size", "hidden-size", "num-layers"):
-        axes.add_argument(f"--{axis}", type=_csv(int))
-    axes.add_argument("--bidirectional", type=_csv(_bool), help="false,true")
-    axes.add_argument(
+    # comma-separated, or repeated: `--impl 'lstm.*' --impl gru.native` is `--impl 'lstm.*,gru.native'`
+    axes = parser.add_argument_group("axes (override the config; comma-separated lists, or the flag repeated)")
+    axis = functools.partial(axes.add_argument, action="extend")
+    axis("--impl", type=_csv(str), help="implementation globs, e.g. 'lstm.*'")
+    axis("--device", type=_csv(str))
+    axis("--dtype", type=_csv(str))
+    axis("--mode", type=_csv(str), help="inference,training,streaming")
+    for name in ("batch", "seq-len", "input-size", "hidden-size", "num-layers"):
+        axis(f"--{name}", type=_csv(int))
+    axis("--bidirectional", type=_csv(_bool), help="false,true")
+    axis(
         "--lengths", type=_csv(str), help="sequence lengths in a batch: fixed,uniform:0.3 (from [0.3*seq_len, seq_len])"
     )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
