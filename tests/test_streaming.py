@@ -1,5 +1,8 @@
 """Streaming mode: one step per call, each step timed on its own, the tail recorded."""
 
+import dataclasses
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -71,3 +74,24 @@ def test_bidirectional_streaming_is_skipped_with_the_reason():
     reasons = {case.bidirectional: reason for case, reason in expand(spec, registry.all())}
     assert reasons[False] is None
     assert "streaming is unidirectional" in reasons[True]
+
+
+def test_a_cold_cache_flushes_before_every_step_outside_the_timed_region():
+    reference = make_reference("lstm", 4, 5)
+    x, state = make_inputs(reference, 2, 3)
+    stream = Stream(registry.get("lstm.native").build(reference, "cpu", torch.float64), x, state)
+    flushes = []
+
+    def flush():  # far slower than a step: were it timed, every sample would be over 50 ms
+        flushes.append(1)
+        time.sleep(0.05)
+
+    samples = time_steps(stream, 10, flush)
+    assert len(flushes) == len(samples) == 10
+    assert float(np.median(samples)) < 0.05
+
+
+def test_a_cold_streaming_case_is_measured():
+    row = measure_case(_case("native"), dataclasses.replace(TIMING, cache="cold", streaming_steps=50), threads=1)
+    assert row["status"] == "ok", row.get("error")
+    assert row["n_samples"] == 50 and row["step_p50_s"] <= row["step_p99_s"] <= row["step_max_s"]

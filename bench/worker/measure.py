@@ -266,7 +266,8 @@ def measure_case(
         rule = stop_rule(timing, deadline_for(timing, started))
         with matmul_precision(case):
             if workload.stream is not None:  # streaming: one sample per step (bench/worker/streaming.py)
-                steps = time_steps(workload.stream, timing.streaming_steps)
+                flush = timing_mod.cache_flusher(case.device) if timing.cache == "cold" else None
+                steps = time_steps(workload.stream, timing.streaming_steps, flush)
                 samples = timing_mod.Samples(steps, steps, 1, "steps")
                 row.update(step_percentiles(steps))
             else:

@@ -5,11 +5,15 @@ step's latency, which a median over blocks of calls cannot show. So each step is
 `time.perf_counter` around the call, on a GPU by a pair of CUDA events around it, waited for before the next step
 (a streaming caller needs each step's output before it has the next input). The sequence is replayed until the
 stated number of steps is reached, the state starting afresh from h0 at each replay; no_grad throughout.
+
+With `cache = "cold"` the last-level cache (CUDA: L2) is flushed before every step, outside the timed region: the
+latency of a step that finds its weights evicted, as after other work on the same core between two inputs.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,20 +47,26 @@ class Stream:
         return output
 
 
-def _time_cpu(stream: Stream, count: int) -> list[float]:
+def _nothing() -> None:
+    return None
+
+
+def _time_cpu(stream: Stream, count: int, flush: Callable[[], None]) -> list[float]:
     samples = []
     clock = time.perf_counter
     for _ in range(count):
+        flush()
         start = clock()
         stream.step()
         samples.append(clock() - start)
     return samples
 
 
-def _time_cuda(stream: Stream, count: int, device: torch.device) -> list[float]:
+def _time_cuda(stream: Stream, count: int, device: torch.device, flush: Callable[[], None]) -> list[float]:
     pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(count)]
     torch.cuda.synchronize(device)
     for start, end in pairs:
+        flush()  # enqueued before the start event: the step's time starts when the flush has finished
         start.record()
         stream.step()
         end.record()
@@ -64,16 +74,18 @@ def _time_cuda(stream: Stream, count: int, device: torch.device) -> list[float]:
     return [start.elapsed_time(end) / 1e3 for start, end in pairs]
 
 
-def time_steps(stream: Stream, count: int) -> list[float]:
-    """Seconds of each of `count` steps, after a warm-up pass over the whole sequence."""
+def time_steps(stream: Stream, count: int, flush: Callable[[], None] | None = None) -> list[float]:
+    """Seconds of each of `count` steps, after a warm-up pass over the whole sequence; `flush` (the cold cache's
+    flusher) runs before each step, untimed."""
+    flush = flush or _nothing
     with torch.no_grad():
         for _ in range(len(stream.steps)):
             stream.step()
         stream.t, stream.state = 0, stream.state0
         device = stream.x.device
         if device.type == "cuda":
-            return _time_cuda(stream, count, device)
-        return _time_cpu(stream, count)
+            return _time_cuda(stream, count, device, flush)
+        return _time_cpu(stream, count, flush)
 
 
 def step_percentiles(samples: list[float]) -> dict[str, float]:
