@@ -38,8 +38,9 @@ valgrind:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind) >/dev/null 2>&1; } || \
 	  echo "warning: could not install valgrind; the instructions clock and its tests are unavailable" >&2
 
+# pytest-xdist: one worker per core, each pinned to its own (tests/conftest.py); PYTEST_ARGS='-n 0' runs serially
 test: venv lint docs valgrind
-	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --durations=10 $(PYTEST_ARGS)
 
 # The docs site (docs/*.md, Material for MkDocs) into site/; --strict: a broken link or a page left out of the nav fails.
 # (-f takes the relative path: mkdocs refuses a docs_dir that holds its config when given the absolute one)
