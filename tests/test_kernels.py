@@ -115,6 +115,25 @@ def test_flashrnn_gru_mapping_is_checked(monkeypatch):
         assert not result.correct and "tolerance" in result.message, wrong.__name__
 
 
+@_needs("flashrnn")
+def test_flashrnn_lstm_mapping_is_checked(monkeypatch):
+    """Input and forget gates swapped in R, or b_hh left out, fail the check."""
+    flashrnn = _adapter("flashrnn")
+    assert _check("lstm.flashrnn_vanilla").correct
+
+    def swapped_gates(w_hh, b_ih, b_hh):
+        i, f, g, o = w_hh.chunk(4)
+        return flashrnn.pack_lstm(torch.cat((f, i, g, o)), b_ih, b_hh)
+
+    def no_b_hh(w_hh, b_ih, b_hh):
+        return flashrnn.pack_lstm(w_hh, b_ih, torch.zeros_like(b_hh))
+
+    for wrong in (swapped_gates, no_b_hh):
+        monkeypatch.setitem(flashrnn.PACK, "lstm", wrong)
+        result = _check("lstm.flashrnn_vanilla")
+        assert not result.correct, wrong.__name__
+
+
 def _slstm_equations(x, state, w_ih, w_hh, bias):
     """One layer of sLSTM (Beck et al. 2024, eq. 8-17, with the package's stabilizer m), written out step by step."""
     h, c, n, m = (s[0] for s in state)
