@@ -33,9 +33,9 @@ BACKENDS = {
     "flashrnn_vanilla_fwbw": ("vanilla_fwbw", ("lstm",), ("cpu", "cuda"), KERNEL_DTYPES,
                               "FlashRNN's PyTorch loop with its hand-written backward"),
     "flashrnn_cuda": ("cuda", ("lstm", "gru"), ("cuda",), KERNEL_DTYPES,
-                      "FlashRNN's CUDA kernels (a matmul kernel + a pointwise kernel per step; needs nvcc)"),
+                      "FlashRNN's alternating CUDA kernels (cuBLAS matmul + pointwise kernel per step; nvcc)"),
     "flashrnn_cuda_fused": ("cuda_fused", ("lstm",), ("cuda",), KERNEL_DTYPES,
-                            "FlashRNN's fused persistent CUDA kernel (needs nvcc)"),
+                            "FlashRNN's fused CUDA kernel (one kernel for all time steps; nvcc)"),
     "flashrnn_triton_fused": ("triton_fused", ("lstm",), ("cuda",), KERNEL_DTYPES,
                               "FlashRNN's fused Triton kernel"),
 }  # fmt: skip
