@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Ray (the --executor ray extra, ~330 MB, ~1 min to install) is in by default so its end-to-end test runs; EXTRAS=test drops it.
 # engines: ONNX Runtime, OpenVINO and the ONNX exporter (~150 MB), for the deployment engines (docs/engines.md)
-EXTRAS ?= test,ray,engines
+# kernels: the third-party RNN kernels' adapters (docs/families.md): sru, accelerated-scan, flashrnn, xlstm (~7 MB)
+EXTRAS ?= test,ray,engines,kernels
 # make profile: natives of every family and LSTM's eager, scripted and step-compiled loops, training at one
 # mid-sized shape (whole-loop torch.compile is left out: minutes of compilation). make tensorboard: all of results/.
 PROFILE_ARGS ?= --impl '*.native' --impl 'lstm.*loop' --impl 'lstm.script_*' --impl lstm.compile_step \
