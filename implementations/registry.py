@@ -70,6 +70,14 @@ class Implementation:
         return None
 
     @property
+    def unavailable_devices(self) -> dict[str, str]:
+        """Registered device types it cannot use here, each with the reason (a missing GPU provider)."""
+        if self.device_reason is None or self.unavailable_reason is not None:
+            return {}
+        reasons = {device: self.device_reason(device) for device in self.devices}
+        return {device: why for device, why in reasons.items() if why is not None}
+
+    @property
     def impl(self) -> str:
         return self.key.split(".", 1)[1]
 

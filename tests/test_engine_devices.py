@@ -190,3 +190,27 @@ def _assert_outputs_on_cuda(impl) -> None:
     output, final = model(x, (state, state.clone()) if impl.family == "lstm" else state)
     for t in (output, *(final if isinstance(final, tuple) else (final,))):
         assert t.is_cuda, f"{impl.key} returned a {t.device} tensor"
+
+
+@needs_ort
+def test_list_names_a_gpu_it_cannot_use(monkeypatch, capsys):
+    import json
+
+    import onnxruntime as ort
+
+    from bench.cli import main
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert main(["list", "--impl", "lstm.onnxruntime", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["unavailable"] is None and list(row["unavailable_devices"]) == ["cuda"]
+    assert "pip install onnxruntime-gpu" in row["unavailable_devices"]["cuda"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert main(["list", "--impl", "lstm.onnxruntime"]) == 0
+    assert "UNAVAILABLE on cuda: onnxruntime on cuda needs CUDAExecutionProvider" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # no GPU: its providers are not worth a line
+    assert main(["list", "--impl", "lstm.onnxruntime"]) == 0
+    assert "UNAVAILABLE" not in capsys.readouterr().out
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ALL_PROVIDERS)
+    assert main(["list", "--impl", "lstm.onnxruntime", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["unavailable_devices"] == {}
