@@ -18,8 +18,21 @@ from torch import nn
 from implementations import families as _families
 from implementations.families import Family, RegistryError, all_families, get_family, register_family
 
-__all__ = ["Family", "Implementation", "RegistryError", "all", "all_families", "baseline", "get", "get_family", "match",
-           "register", "register_family", "wrap", "load_plugin"]
+__all__ = [
+    "Family",
+    "Implementation",
+    "RegistryError",
+    "all",
+    "all_families",
+    "baseline",
+    "get",
+    "get_family",
+    "match",
+    "register",
+    "register_family",
+    "wrap",
+    "load_plugin",
+]
 
 ENTRY_POINT_GROUP = "rnnbench.implementations"
 DEVICES = ("cpu", "cuda")
@@ -45,6 +58,8 @@ class Implementation:
     source: str = "builtin"
     requires: tuple[str, ...] = ()  # importable modules the implementation needs (optional dependencies)
     tolerance: float | None = None  # its own relative-error tolerance (int8), instead of the dtype's
+    # why it cannot run on a device type here although it is registered for it (a missing GPU provider), or None
+    device_reason: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def unavailable_reason(self) -> str | None:
@@ -53,6 +68,14 @@ class Implementation:
         if missing:
             return f"{self.key} needs {', '.join(missing)}, not installed (pip install 'rnnbench[engines]')"
         return None
+
+    @property
+    def unavailable_devices(self) -> dict[str, str]:
+        """Registered device types it cannot use here, each with the reason (a missing GPU provider)."""
+        if self.device_reason is None or self.unavailable_reason is not None:
+            return {}
+        reasons = {device: self.device_reason(device) for device in self.devices}
+        return {device: why for device, why in reasons.items() if why is not None}
 
     @property
     def impl(self) -> str:
@@ -72,6 +95,8 @@ class Implementation:
         device_type = torch.device(device).type
         if device_type not in self.devices:
             return f"{self.key} runs on {', '.join(self.devices)}, not {device_type}"
+        if self.device_reason is not None and (why := self.device_reason(device_type)) is not None:
+            return why
         if dtype not in self.dtypes:
             return f"{self.key} does not support {str(dtype).removeprefix('torch.')}"
         if self.max_layers is not None and num_layers > self.max_layers:
@@ -115,12 +140,14 @@ def register(
     requires: Iterable[str] = (),
     tolerance: float | None = None,
     variable_length: bool = False,
+    device_reason: Callable[[str], str | None] | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register `build(reference, device, dtype) -> nn.Module` under `key` ("family.variant").
 
     `family` must be registered first (`register_family`); a variant registers only for families it computes.
     `requires` names the optional modules it imports (it is listed, and its cases skipped, without them);
-    `tolerance` replaces the dtype's relative-error tolerance in its correctness check (int8 engines).
+    `tolerance` replaces the dtype's relative-error tolerance in its correctness check (int8 engines);
+    `device_reason(device_type)` says why a registered device cannot be used here (None: it can).
     """
     known = [f.name for f in all_families()]
     if family not in known:
@@ -153,6 +180,7 @@ def register(
             source=_families.current_source(),
             requires=tuple(requires),
             tolerance=tolerance,
+            device_reason=device_reason,
         )
         return build_fn
 

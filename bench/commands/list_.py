@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
 from bench.render.terminal import format_table
 from implementations import registry
 
@@ -60,6 +62,7 @@ def _row(impl: registry.Implementation) -> dict:
         "source": impl.source,
         "tolerance": getattr(impl, "tolerance", None),
         "unavailable": getattr(impl, "unavailable_reason", None),
+        "unavailable_devices": getattr(impl, "unavailable_devices", {}),
     }
 
 
@@ -85,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             limits.append(f"tolerance {r['tolerance']:.0e}")
         if r["unavailable"]:
             limits.append(f"UNAVAILABLE: {r['unavailable']}")
+        for device, why in r["unavailable_devices"].items():
+            if device != "cuda" or torch.cuda.is_available():  # no GPU at all: nothing to say about its providers
+                limits.append(f"UNAVAILABLE on {device}: {why}")
         if not r["variable_length"]:
             limits.append("fixed lengths")
         table.append(
