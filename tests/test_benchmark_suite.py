@@ -34,6 +34,7 @@ def test_the_suite_is_not_collected_by_the_normal_run():
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_autosave_then_compare_and_fail_on_a_slowdown(tmp_path):
     storage = tmp_path / "benchmarks"
     first = _pytest(storage, "--benchmark-autosave")

@@ -58,8 +58,10 @@ def test_counts_repeat_within_tolerance_and_twice_the_work_counts_twice(tmp_path
 
 def _sweep(tmp_path: Path, run_id: str, **env) -> subprocess.Popen:
     """A counted sweep started in the background: counts do not depend on what else runs beside it."""
-    args = ["sweep", "--impl", "lstm.native,gru.native", "--mode", "inference", "--batch", "2", "--seq-len", "4"]
-    args += ["--input-size", "8", "--hidden-size", "8", "--lengths", "fixed", "--clock", "instructions", "--no-check"]
+    # ~2.5M instructions per call: a call's count moves by up to ~10k instructions between repeats and processes
+    # (docs/instructions.md), 0.6% of a call 4 times smaller, under 0.5% of this one
+    args = ["sweep", "--impl", "lstm.native,gru.native", "--mode", "inference", "--batch", "4", "--seq-len", "16"]
+    args += ["--input-size", "16", "--hidden-size", "16", "--lengths", "fixed", "--clock", "instructions", "--no-check"]
     args += ["--no-report"]
     args += ["--plugin", str(ROOT / "bench/experiments/extra_work.py"), "--out", str(tmp_path), "--run-id", run_id]
     environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
@@ -86,5 +88,6 @@ def test_sweep_under_instructions_flags_five_percent_and_not_the_unchanged_case(
     assert changes.loc["lstm.native", "verdict"] == "regression"
     # the plugin overshoots on a case this small (7.5% measured here); on the quick config within 0.2 points
     assert 1.04 < changes.loc["lstm.native", "ratio"] < 1.10
+    # the A/A pair: two processes differ by more than one process's repeats (0.38% against 0.04% in one run here)
     assert changes.loc["gru.native", "verdict"] == "unchanged"
-    assert abs(changes.loc["gru.native", "ratio"] - 1) < counts.DEFAULT_TOLERANCE / 2
+    assert abs(changes.loc["gru.native", "ratio"] - 1) < counts.DEFAULT_TOLERANCE

@@ -111,6 +111,7 @@ def test_ci_bad_input(argv, message, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_ci_side_by_side_catches_an_injected_slowdown(tmp_path):
     """`ci` against HEAD as CI runs it: 8 processes, each loading HEAD's implementations (checked out in a
     worktree) beside this tree's, the candidate's slowed by the plugin; real compare on the pairs, exit 1."""
@@ -139,6 +140,7 @@ def test_ci_side_by_side_catches_an_injected_slowdown(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_ci_separate_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
     """`ci --separate` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1.
 

@@ -84,6 +84,7 @@ def _none_left(tag: str, within_s: float = 20.0) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'rnnbench[ray]')")
     tag = uuid.uuid4().hex

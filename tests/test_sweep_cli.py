@@ -104,6 +104,7 @@ def test_quick_sweep_end_to_end(cli, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_abort_and_hang_are_recorded_and_the_sweep_goes_on(cli, tmp_path):
     result = cli(
         "sweep",
