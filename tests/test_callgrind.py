@@ -29,7 +29,7 @@ import json, torch
 from bench.worker import callgrind
 callgrind.start_instrumentation()
 torch.set_num_threads(1)
-model, x = torch.nn.LSTM(8, 8), torch.randn(2, 2, 8)
+model, x = torch.nn.LSTM(32, 32), torch.randn(16, 4, 32)  # ~2M instructions a call: see docs/instructions.md
 def twice():
     model(x)
     model(x)
