@@ -8,7 +8,7 @@ from _chromium import Chromium, find_browser
 from _synthetic_run import write_synthetic_run
 
 from bench.render.report import build_report, data, input_plots
-from bench.render.report.plots import palette
+from bench.render.report.figure import palette
 
 INPUT_FIGURES = {"streaming-cdf", "streaming-tail", "lengths"}
 

@@ -34,7 +34,7 @@ def _descriptions(meta: dict) -> dict[str, str]:
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write <out_dir>/index.html (and a copy of the CSV) for the run in `run_dir`; return the page's path."""
-    from bench.render.report import counts, plots, training  # matplotlib is loaded only when a report is built
+    from bench.render.report import counts, figure, plots, training  # matplotlib is loaded only when a report is built
 
     run = data.load_run(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(run.run_dir)
@@ -45,7 +45,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     df = data.prepare(run.measurements, run.meta.get("peak_flops_per_s"), run.meta.get("baselines"))
     verdict = data.verdict(df)
     crossover_table = crossover.crossover(df)
-    colors = plots.palette(df["impl"].astype(str).unique().tolist())
+    colors = figure.palette(df["impl"].astype(str).unique().tolist())
     copied_csv = _copy_csv(run, out_dir)
     columns = counts.table_columns(df, context.TABLE_COLUMNS)  # instruction counts, where the run has them
     page = {
@@ -66,7 +66,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "crossover": crossings.rows(crossover_table),
         "figures": [
             *plots.figures(df, verdict, colors),
-            *filter(None, [crossings.drift_figure(crossover.drift(df), plots.hue_of(colors))]),
+            *filter(None, [crossings.drift_figure(crossover.drift(df), figure.hue_of(colors))]),
             *counts.figures(df, colors),
         ],
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.counts import MEASURE, per_repeat
-from bench.render.report import data, plots
+from bench.render.report import data, figure
 from bench.results.vocabulary import format_instructions
 
 COLUMN = ("instructions/call", MEASURE, format_instructions)
@@ -47,7 +47,7 @@ def table_columns(df: pd.DataFrame, columns: list) -> list:
     return [*columns[:at], COLUMN, *columns[at:]]
 
 
-def figures(df: pd.DataFrame, colors: dict[str, str]) -> list[plots.Figure]:
+def figures(df: pd.DataFrame, colors: dict[str, str]) -> list[figure.Figure]:
     """Instructions per call vs sequence length, one line per implementation, per device and dtype."""
     measured = df[counted(df)].copy()
     if measured.empty:
@@ -55,20 +55,20 @@ def figures(df: pd.DataFrame, colors: dict[str, str]) -> list[plots.Figure]:
     measured[MEASURE] = pd.to_numeric(measured[MEASURE]) / 1e6
     repeats = [per_repeat(row) / 1e6 for _, row in measured.iterrows()]
     measured["low"], measured["high"] = [float(np.min(r)) for r in repeats], [float(np.max(r)) for r in repeats]
-    measured["label"] = measured["impl"].map(plots._safe)
-    hue = {plots._safe(k): v for k, v in colors.items()}
+    measured["label"] = measured["impl"].map(figure.safe)
+    hue = figure.hue_of(colors)
     out = []
     for (device, dtype), part in measured.groupby(["device", "dtype"], sort=True):
         fixed = data.reference_slice(part.assign(median_s=part[MEASURE]), "seq_len")
         rows = data.select(part, fixed)
-        fig = plots._line_grid(
+        fig = figure.line_grid(
             rows, hue, "seq_len", MEASURE, low="low", high="high",
             xlabel="seq_len (steps)", ylabel="instructions per call (millions)", log_y=True,
         )  # fmt: skip
         caption = (
             f"CPU instructions of one call (forward; forward + backward in training), counted under Callgrind, at "
-            f"{plots._slice_text(fixed)}. Error bars: the range over the repeats. Lower is better."
+            f"{figure.slice_text(fixed)}. Error bars: the range over the repeats. Lower is better."
         )
-        out.append(plots.Figure(f"instructions-{device}-{dtype}", f"Instructions vs sequence length — {device} {dtype}",
-                                caption, plots._png(fig)))  # fmt: skip
+        title = f"Instructions vs sequence length — {device} {dtype}"
+        out.append(figure.Figure(f"instructions-{device}-{dtype}", title, caption, figure.png(fig)))
     return out

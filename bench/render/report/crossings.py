@@ -50,16 +50,16 @@ def drift_figure(drift: pd.DataFrame, hue: dict[str, str]):
     """Rows: family; columns: dtype; a line per implementation of its worst forward rel. error over seq_len."""
     if drift.empty:
         return None
-    from bench.render.report import plots  # matplotlib only when a report is built
+    from bench.render.report import figure  # matplotlib only when a report is built
 
-    plt = plots.plt
+    plt = figure.plt
     families, dtypes = sorted(drift["family"].unique()), sorted(drift["dtype"].unique())
-    labels = [k for k in hue if k in set(drift["impl"].map(plots._safe))]
-    legend_in = max(plots._text_in(labels) + 0.8, 1.6)
-    facet_in = plots._facet_width(len(dtypes), 0.8 + legend_in)
+    labels = [k for k in hue if k in set(drift["impl"].map(figure.safe))]
+    legend_in = figure.legend_width_in(labels)
+    facet_in = figure.facet_width(len(dtypes), 0.8 + legend_in)
     fig, axes = plt.subplots(
         len(families), len(dtypes), squeeze=False, sharex=True,
-        figsize=(facet_in * len(dtypes) + 0.8 + legend_in, plots.FACET_HEIGHT_IN * len(families) + 1.0),
+        figsize=(facet_in * len(dtypes) + 0.8 + legend_in, figure.FACET_HEIGHT_IN * len(families) + 1.0),
     )  # fmt: skip
     for i, family in enumerate(families):
         for j, dtype in enumerate(dtypes):
@@ -67,24 +67,22 @@ def drift_figure(drift: pd.DataFrame, hue: dict[str, str]):
             for impl, line in panel.groupby("impl"):
                 line = line.sort_values("seq_len")
                 values = np.maximum(line["rel_err"].to_numpy(float), ERROR_FLOOR)
-                ax.plot(line["seq_len"], values, color=hue.get(plots._safe(impl), "#888888"), marker="o", ms=3.5,
-                        lw=1.4, label=plots._safe(impl))  # fmt: skip
+                ax.plot(line["seq_len"], values, color=hue.get(figure.safe(impl), "#888888"), marker="o", ms=3.5,
+                        lw=1.4, label=figure.safe(impl))  # fmt: skip
             ax.set_yscale("log")
             ax.set_xscale("log", base=2)
-            ax.xaxis.set_major_formatter(plots.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-            ax.set_title(f"{plots._safe(family)} · {dtype}", fontsize=9)
+            ax.xaxis.set_major_formatter(figure.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.set_title(f"{figure.safe(family)} · {dtype}", fontsize=9)
             ax.set_xlabel("seq_len (steps)" if i == len(families) - 1 else "")
             ax.set_ylabel("rel. error vs float64" if j == 0 else "")
-    handles = [plt.Line2D([], [], color=hue[k], marker="o", lw=1.4) for k in labels]
-    plots._place(fig, right=legend_in, wspace=0.25, hspace=0.45)
-    anchor = (1 - (legend_in - 0.15) / fig.get_size_inches()[0], 0.5)
-    fig.legend(handles, labels, title="implementation", loc="center left", bbox_to_anchor=anchor, frameon=False)
-    return plots.Figure(
+    figure.place(fig, right=legend_in, wspace=0.25, hspace=0.45)
+    figure.right_legend(fig, hue, labels, legend_in)
+    return figure.Figure(
         "drift",
         "Numeric drift: error against the float64 reference as seq_len grows",
         "Each point: the worst norm-wise relative error of output and final state, ||got − ref|| / ||ref||, over "
         "the cases measured at that seq_len (every batch, size and mode), the reference being the family's own "
         f"module run in float64 on CPU with the same weights and inputs. Exact zeros are drawn at {ERROR_FLOOR:g}. "
         "Lower is better; a line that climbs with seq_len accumulates rounding along the sequence.",
-        plots._png(fig),
+        figure.png(fig),
     )

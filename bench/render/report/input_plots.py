@@ -11,7 +11,7 @@ from matplotlib import ticker
 
 from bench.plan.inputs import FIXED
 from bench.render.report import data
-from bench.render.report.plots import Figure, _log_scale, _place, _png, _safe, _time_scale
+from bench.render.report.figure import Figure, log_scale, place, png, safe, time_scale
 
 PANEL_WIDTH_IN, PANEL_HEIGHT_IN = 3.8, 2.7
 
@@ -49,7 +49,7 @@ def _grid(count: int, extra_height_in: float = 0.0):
 
 def _log_axis(axis, values) -> None:
     """Log scale; over more than ~1.5 decades only the powers of ten are labelled, so the labels stay apart."""
-    _log_scale(axis)
+    log_scale(axis)
     values = np.asarray(values, dtype=float)
     if values.size and values.max() > 30 * values[values > 0].min():
         axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0,)))
@@ -57,7 +57,7 @@ def _log_axis(axis, values) -> None:
 
 def _panel_title(key: tuple) -> str:
     family, batch, _, _, hidden, layers = key
-    return f"{_safe(family)} · batch {batch} · h{hidden}" + (f" · l{layers}" if layers != 1 else "")
+    return f"{safe(family)} · batch {batch} · h{hidden}" + (f" · l{layers}" if layers != 1 else "")
 
 
 def _streaming_cdf(measured, hue):
@@ -80,14 +80,14 @@ def _streaming_cdf(measured, hue):
         ax.set_ylabel("share of steps")
         ax.set_title(_panel_title(key), fontsize=9)
     axes[0].legend(fontsize=7, loc="lower right")
-    _place(fig, left=0.7, bottom=0.6, top=0.35, wspace=0.35, hspace=0.6)
+    place(fig, left=0.7, bottom=0.6, top=0.35, wspace=0.35, hspace=0.6)
     return Figure(
         "streaming-cdf",
         "Streaming: latency of a single step",
         f"Each step of a stream (one time step per call, state carried, no_grad) timed on its own; at least "
         f"{steps:,} steps per implementation over repeated sequences. The curve is the share of steps at or under "
         "a latency; the dot marks the p99. A long flat tail is what a median over blocks of calls hides.",
-        _png(fig),
+        png(fig),
     )
 
 
@@ -96,7 +96,7 @@ def _streaming_tail(measured, hue):
     if rows.empty or "step_p99_s" not in rows:
         return None
     rows = rows.assign(p50=pd.to_numeric(rows["step_p50_s"]), p99=pd.to_numeric(rows["step_p99_s"]))
-    factor, unit = _time_scale(rows["p50"])
+    factor, unit = time_scale(rows["p50"])
     panels = _panels(rows)
     fig, axes = _grid(len(panels))
     for ax, key in zip(axes, panels):
@@ -114,13 +114,13 @@ def _streaming_tail(measured, hue):
         ax.set_title(_panel_title(key), fontsize=9)
         ax.margins(x=0.2)
     axes[0].legend(fontsize=7, loc="lower right")
-    _place(fig, left=1.5, bottom=0.6, top=0.35, wspace=0.6, hspace=0.6)
+    place(fig, left=1.5, bottom=0.6, top=0.35, wspace=0.6, hspace=0.6)
     return Figure(
         "streaming-tail",
         "Streaming: p99 beside the median",
         "Median (solid) and 99th percentile (hatched) of single-step latency; the ratio p99/p50 is printed "
         "beside each pair. Gate on the tail with `rnnbench compare --statistic p99`.",
-        _png(fig),
+        png(fig),
     )
 
 
@@ -139,7 +139,7 @@ def _lengths(measured, hue):
         return None
     rows["padding_pct"] = 100 * padding_share(rows)
     groups = sorted(rows.groupby(["family", "mode", "device", "dtype"]).groups)[:3]
-    factor, unit = _time_scale(rows["median_s"])
+    factor, unit = time_scale(rows["median_s"])
     fig, axes = plt.subplots(2, len(groups), squeeze=False, figsize=(PANEL_WIDTH_IN * len(groups) + 1.8, 5.8))
     for j, (family, mode, device, dtype) in enumerate(groups):
         part = rows[rows["family"].eq(family) & rows["mode"].eq(mode)]
@@ -152,10 +152,10 @@ def _lengths(measured, hue):
             )
             ax.set_xlabel("padding share of the batch (%)")
             ax.set_ylabel(label)
-            ax.set_title(f"{_safe(family)} · {mode} · {device} {dtype}", fontsize=9)
+            ax.set_title(f"{safe(family)} · {mode} · {device} {dtype}", fontsize=9)
     if axes[0][0].get_legend():
         axes[0][0].legend(fontsize=7, title=None)
-    _place(fig, left=0.9, bottom=0.6, top=0.35, wspace=0.35, hspace=0.55)
+    place(fig, left=0.9, bottom=0.6, top=0.35, wspace=0.35, hspace=0.55)
     return Figure(
         "lengths",
         "Variable-length batches: cost of padding",
@@ -163,5 +163,5 @@ def _lengths(measured, hue):
         "0% is every sequence at seq_len, more is shorter sequences padded to seq_len (lengths drawn uniformly, "
         "the same for every implementation). Masked loops pay for every padded step; packing and the shrinking "
         "batch drop finished sequences.",
-        _png(fig),
+        png(fig),
     )

@@ -11,8 +11,8 @@ import seaborn as sns
 
 from bench.analysis.training import target_table
 from bench.render.report import data
+from bench.render.report.figure import Figure, png, safe
 from bench.render.report.html import fmt_bytes, fmt_seconds
-from bench.render.report.plots import Figure, _png, _safe
 from bench.results.store import TRAINING
 
 
@@ -22,13 +22,13 @@ def _curve_figure(curves: pd.DataFrame, x: str, xlabel: str, title: str, anchor:
     fig, ax = plt.subplots(figsize=(10.5, 4.2))
     for key in keys:
         curve = curves[curves["key"] == key].sort_values("step")
-        ax.plot(curve[x], curve["loss"], label=_safe(key), color=colors[key], linewidth=1.2)
+        ax.plot(curve[x], curve["loss"], label=safe(key), color=colors[key], linewidth=1.2)
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss (MSE, log scale)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, ncol=1 + len(keys) // 18)
     fig.subplots_adjust(left=0.08, right=0.72, bottom=0.14, top=0.95)
-    return Figure(anchor, title, caption, _png(fig))
+    return Figure(anchor, title, caption, png(fig))
 
 
 def _table(frame: pd.DataFrame) -> list[dict]:
