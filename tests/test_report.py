@@ -63,7 +63,7 @@ def test_efficiency_falls_back_to_the_runs_matmul_peak():
 
 
 def test_rows_without_an_interval_say_too_few_samples_and_rows_above_peak_are_noted():
-    from bench.render.report import context
+    from bench.render.report import context, table
 
     df = data.prepare(
         _frame(
@@ -73,8 +73,8 @@ def test_rows_without_an_interval_say_too_few_samples_and_rows_above_peak_are_no
             ]
         )
     )
-    header = [h for h, _, _ in context.TABLE_COLUMNS]
-    cells = [[cell["text"] for cell in row] for row in context.table_rows(df)]
+    header = [h for h, _, _ in table.TABLE_COLUMNS]
+    cells = [[cell["text"] for cell in row] for row in table.table_rows(df)]
     interval = header.index("95% CI of median")
     assert (
         cells[0][interval] == "too few samples"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.analysis import crossover
 from bench.errors import UsageError
-from bench.render.report import context, crossings, data, html
+from bench.render.report import context, crossings, data, header, html, table
 
 __all__ = ["build_report", "default_out_dir"]
 TOP_OPS_CASES = 24  # profiled cases shown in full; the rest are in top_ops.parquet
@@ -34,22 +34,31 @@ def _descriptions(meta: dict) -> dict[str, str]:
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write <out_dir>/index.html (and a copy of the CSV) for the run in `run_dir`; return the page's path."""
-    from bench.render.report import counts, figure, plots, training  # matplotlib is loaded only when a report is built
-
     run = data.load_run(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(run.run_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from exc
+    page = _page(run, out_dir, _copy_csv(run, out_dir))
+    path = out_dir / "index.html"
+    try:
+        _write_atomic(path, html.render(page))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def _page(run: data.Run, out_dir: Path, copied_csv: str | None) -> dict:
+    """Everything the template shows, section by section, as plain values."""
+    from bench.render.report import counts, figure, plots, training  # matplotlib is loaded only when a report is built
+
     df = data.prepare(run.measurements, run.meta.get("peak_flops_per_s"), run.meta.get("baselines"))
     verdict = data.verdict(df)
-    crossover_table = crossover.crossover(df)
     colors = figure.palette(df["impl"].astype(str).unique().tolist())
-    copied_csv = _copy_csv(run, out_dir)
-    columns = counts.table_columns(df, context.TABLE_COLUMNS)  # instruction counts, where the run has them
-    page = {
-        "header": context.header(run.meta, df),
+    columns = counts.table_columns(df, table.TABLE_COLUMNS)  # instruction counts, where the run has them
+    return {
+        "header": header.header(run.meta, df),
         "messages": counts.messages(df, context.messages(df)),
         "counted": counts.only_counted(df),
         "incorrect": context.incorrect_rows(df),
@@ -63,7 +72,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "correctness": context.correctness(df),
         "implementations": context.implementations(df, colors, _descriptions(run.meta)),
         "implementations_unmeasured": context.unmeasured_implementations(df),
-        "crossover": crossings.rows(crossover_table),
+        "crossover": crossings.rows(crossover.crossover(df)),
         "figures": [
             *plots.figures(df, verdict, colors),
             *filter(None, [crossings.drift_figure(crossover.drift(df), figure.hue_of(colors))]),
@@ -71,17 +80,11 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         ],
         "top_ops": data.operator_summary(run.top_ops, df) if run.top_ops is not None else None,
         "top_ops_shown": TOP_OPS_CASES,
-        "columns": [header for header, _, _ in columns],
-        "rows": context.table_rows(data.ordered(df), columns),
-        "links": context.links(run.run_dir, out_dir, copied_csv),
+        "columns": [column_header for column_header, _, _ in columns],
+        "rows": table.table_rows(data.ordered(df), columns),
+        "links": header.links(run.run_dir, out_dir, copied_csv),
         "training": training.section(run.run_dir, run.measurements),
     }
-    path = out_dir / "index.html"
-    try:
-        _write_atomic(path, html.render(page))
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
 
 
 def _copy_csv(run: data.Run, out_dir: Path) -> str | None:

@@ -1,167 +1,15 @@
-"""Everything the page template shows, as plain values: formatted cells, counts, messages, links."""
+"""The page's sections as plain values: messages, the verdict and summary, deployment, correctness, the
+implementations and failure counts. The header is in header.py, the table of every case in table.py."""
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
-from pathlib import Path
-
 import pandas as pd
 
-from bench.analysis.stats import TOO_FEW_FOR_CI
 from bench.render.report import data
-from bench.render.report.html import (
-    fmt_bytes,
-    fmt_plain,
-    fmt_rate,
-    fmt_sci,
-    fmt_seconds,
-    fmt_speedup,
-    sort_value,
-    speedup_class,
-)
+from bench.render.report.html import fmt_plain, fmt_sci, fmt_seconds, fmt_speedup, sort_value, speedup_class
 from bench.render.report.notes import timing_messages
-from bench.results.vocabulary import FAILED_STATUSES, STATUSES
-
-KNOWN_STATUSES = set(STATUSES)
-
-# (header, column, formatter); the formatter turns a raw value into the text shown with its unit
-TABLE_COLUMNS = [
-    ("status", "status", fmt_plain),
-    ("implementation", "key", fmt_plain),
-    ("device", "device", fmt_plain),
-    ("dtype", "dtype", fmt_plain),
-    ("mode", "mode", fmt_plain),
-    ("batch", "batch", fmt_plain),
-    ("seq_len", "seq_len", fmt_plain),
-    ("input", "input_size", fmt_plain),
-    ("hidden", "hidden_size", fmt_plain),
-    ("layers", "num_layers", fmt_plain),
-    ("bidir", "bidirectional", fmt_plain),
-    ("lengths", "length_dist", fmt_plain),
-    ("median", "median_s", fmt_seconds),
-    ("step p99", "step_p99_s", fmt_seconds),  # streaming: the tail beside the median
-    ("IQR", "iqr_s", fmt_seconds),
-    ("95% CI of median", "interval", fmt_plain),  # "low – high", or why there is none (see interval_text)
-    ("samples", "n_samples", fmt_plain),
-    ("cache", "cache", fmt_plain),
-    ("isolation", "isolation", fmt_plain),
-    ("forward", "forward_median_s", fmt_seconds),
-    ("backward", "backward_median_s", fmt_seconds),
-    ("first call", "first_call_s", fmt_seconds),
-    ("peak memory", "peak_mem_bytes", fmt_bytes),
-    ("throughput", "tokens_per_s", lambda v: fmt_rate(v, "tok/s")),
-    ("achieved", "achieved_flops_per_s", lambda v: fmt_rate(v, "FLOP/s")),
-    ("efficiency", "efficiency_pct", lambda v: "—" if pd.isna(v) else f"{v:.1f} %" + (" (above peak)" * (v > 100))),
-    ("vs baseline", "speedup", fmt_speedup),
-    ("max abs err", "max_abs_err", fmt_sci),
-    ("rel err", "rel_err", fmt_sci),
-    ("grad rel err", "grad_rel_err", fmt_sci),
-    ("correct", "correct", fmt_plain),
-    ("error", "error", fmt_plain),
-]
-ENVIRONMENT_LABELS = [
-    ("host", "host"),
-    ("cpu_model", "CPU"),
-    ("cpu_count", "cores"),
-    ("threads", "threads"),
-    ("gpus", "GPUs"),
-    ("platform", "OS"),
-    ("python", "Python"),
-    ("torch", "torch"),
-    ("cuda", "CUDA"),
-    ("cudnn", "cuDNN"),
-    ("onednn", "oneDNN"),
-]
-
-
-def _value(row: pd.Series, column: str):
-    if column == "interval":
-        return interval_text(row)
-    value = row.get(column) if column in row.index else None
-    return None if value is pd.NA else value
-
-
-def interval_text(row: pd.Series) -> str | None:
-    """The interval of the median as shown: "low – high", "too few samples" where the row has none."""
-    low, high = row.get("ci_low_s"), row.get("ci_high_s")
-    if pd.notna(low) and pd.notna(high):
-        return f"{fmt_seconds(low)} – {fmt_seconds(high)}"
-    if row.get("status") == "ok":
-        return TOO_FEW_FOR_CI
-    return None
-
-
-def table_rows(df: pd.DataFrame, columns=TABLE_COLUMNS) -> list[list[dict]]:
-    """Cells with shown text, a raw sort key and a CSS class; the template only lays them out."""
-    rows = []
-    for _, row in df.iterrows():
-        cells = []
-        for _header, column, formatter in columns:
-            value = _value(row, column)
-            css = ""
-            if column == "status":
-                css = f"st st-{value}" if value in KNOWN_STATUSES else "st st-other"
-            elif column == "speedup":
-                css = f"num {speedup_class(value)}"
-            elif column == "correct":
-                css = "bad" if value is False or value == False else ""  # noqa: E712 - numpy bools too
-            elif column == "key":
-                css = "text"
-            elif column == "error":
-                css = "text reason"
-            else:
-                css = "num" if column not in ("device", "dtype", "mode") else ""
-            key = _value(row, "ci_low_s") if column == "interval" else value  # intervals sort by their low end
-            cells.append({"text": formatter(value), "sort": sort_value(key), "css": css})
-        rows.append(cells)
-    return rows
-
-
-def _when(meta: dict) -> dict:
-    def parse(text):
-        try:
-            return datetime.fromisoformat(str(text))
-        except (TypeError, ValueError):
-            return None
-
-    start, end = parse(meta.get("started_at")), parse(meta.get("finished_at"))
-    duration = fmt_seconds((end - start).total_seconds()) if start and end else "—"
-    return {
-        "started": start.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if start else fmt_plain(meta.get("started_at")),
-        "finished": end.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if end else "not finished",
-        "duration": duration,
-    }
-
-
-def _listing(value) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(_listing(v) for v in value) if value else "none"
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_listing(v)}" for k, v in value.items())
-    return fmt_plain(value)
-
-
-def header(meta: dict, df: pd.DataFrame) -> dict:
-    environment = meta.get("environment") or {}
-    env_items = [(label, _listing(environment.get(key))) for key, label in ENVIRONMENT_LABELS]
-    commit = environment.get("git_commit")
-    if commit:
-        commit = f"{commit}{' (uncommitted changes)' if environment.get('git_dirty') else ''}"
-    peaks = meta.get("peak_flops_per_s") or {}
-    return {
-        "run_id": fmt_plain(meta.get("run_id")),
-        "status": fmt_plain(meta.get("status")),
-        "complete": meta.get("status") == "complete",
-        "when": _when(meta),
-        "command": " ".join(str(a) for a in meta.get("command") or []) or "—",
-        "environment": env_items,
-        "git_commit": fmt_plain(commit),
-        "spec": [(str(k), _listing(v)) for k, v in (meta.get("spec") or {}).items()],
-        "peaks": [(str(k), fmt_rate(v, "FLOP/s")) for k, v in peaks.items()],
-        "counts": data.status_counts(df),
-        "n_cases": len(df),
-    }
+from bench.render.report.table import cell_value
+from bench.results.vocabulary import FAILED_STATUSES
 
 
 def messages(df: pd.DataFrame) -> list[str]:
@@ -269,8 +117,8 @@ def incorrect_rows(df: pd.DataFrame) -> list[dict]:
             "key": r["key"],
             "setting": f"{r['device']} {r['dtype']} {r['mode']}",
             "shape": r["shape"],
-            **{c: fmt_sci(_value(r, c)) for c in ("max_abs_err", "rel_err", "grad_rel_err")},
-            "note": fmt_plain(_value(r, "error")),
+            **{c: fmt_sci(cell_value(r, c)) for c in ("max_abs_err", "rel_err", "grad_rel_err")},
+            "note": fmt_plain(cell_value(r, "error")),
         }
         for _, r in data.incorrect(df).iterrows()
     ]
@@ -328,20 +176,3 @@ def failed_counts(df: pd.DataFrame) -> dict[str, int]:
     """Cases per failed status (skips are expected, not failures), most alarming first."""
     counts = df["status"].value_counts()
     return {s: int(counts[s]) for s in FAILED_STATUSES if s in counts}
-
-
-def links(run_dir: Path, out_dir: Path, copied_csv: str | None) -> list[dict]:
-    out = []
-    if copied_csv:
-        out.append({"href": copied_csv, "text": copied_csv, "note": "copy beside this page"})
-    for name, note in (
-        ("measurements.parquet", "every column, raw samples included"),
-        ("measurements.csv", "in the run directory"),
-        ("run.json", "environment, spec, matmul peaks"),
-        ("top_ops.parquet", "profiler operators"),
-    ):
-        path = run_dir / name
-        if path.is_file():
-            href = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
-            out.append({"href": href, "text": f"{run_dir.name}/{name}", "note": note})
-    return out
