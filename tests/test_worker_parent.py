@@ -14,7 +14,7 @@ PARENT = """
 import sys, time
 from pathlib import Path
 from bench.plan.cases import Case
-from bench.run.runner import Worker
+from bench.run.worker_process import Worker
 from bench.plan.spec import Timing
 from bench.worker import protocol
 worker = Worker(1, [sys.argv[2]], Path(sys.argv[1]))

@@ -21,7 +21,8 @@ from bench.plan.cases import Case, describe_implementations, family_baselines
 from bench.plan.spec import SweepSpec
 from bench.results import store
 from bench.run.pooling import pool_rows
-from bench.run.runner import Runner, WorkerCannotLoad, skipped_row
+from bench.run.runner import Runner, skipped_row
+from bench.run.worker_process import WorkerCannotLoad
 from bench.worker.environment import collect, default_threads
 from bench.worker.side_by_side import SIDES
 

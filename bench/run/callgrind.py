@@ -38,8 +38,9 @@ def check_available() -> None:
 
 
 def launch_options(out_dir: Path) -> tuple[tuple[str, ...], dict[str, str], float, float]:
-    """The worker's launch (bench.run.runner.Launch): Valgrind before its command line, the folder its dumps go to
-    (made here) in its environment, a startup timeout for importing torch under Valgrind, the timeout's scale."""
+    """The worker's launch (bench.run.worker_process.Launch): Valgrind before its command line, the folder its
+    dumps go to (made here) in its environment, a startup timeout for importing torch under Valgrind, the timeout's
+    scale."""
     check_available()
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = ("valgrind", *OPTIONS, f"--callgrind-out-file={out_dir / OUT_NAME}.%p")

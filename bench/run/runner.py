@@ -8,159 +8,20 @@ are independent replicates (see bench/run/pooling.py).
 
 from __future__ import annotations
 
-import os
-import selectors
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.plan.cases import Case
 from bench.plan.spec import Timing, isolation_for
 from bench.results import store
 from bench.run.pooling import pool_rows
+from bench.run.worker_process import Launch, Worker, WorkerDied, WorkerTimeout, log_tail
 from bench.worker import protocol
 from bench.worker.measure import base_row
-from bench.worker.protocol import STARTED
 
-STARTUP_TIMEOUT_S = 120.0
 CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")  # on-disk compile caches a case could inherit
-
-
-class WorkerDied(RuntimeError):
-    pass
-
-
-class WorkerTimeout(RuntimeError):
-    pass
-
-
-class WorkerCannotLoad(RuntimeError):
-    """The worker could not import the base tree it was given: every pair would fail alike."""
-@dataclass(frozen=True)
-class Launch:
-    """How a worker is started: a command before its own (e.g. Valgrind, see bench/run/callgrind.py), what its
-    environment adds, how long it may take to get ready, and by how much it stretches a case's timeout."""
-
-    prefix: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    startup_timeout_s: float = STARTUP_TIMEOUT_S
-    timeout_scale: float = 1.0
-
-
-class Worker:
-    """One `python -m bench.worker` process; started lazily, replaced after a crash or hang."""
-
-    def __init__(
-        self,
-        threads: int,
-        plugins: list[str],
-        log_path: Path,
-        extra_args: tuple[str, ...] = (),
-        launch: Launch | None = None,
-    ) -> None:
-        self.threads = threads
-        self.plugins = plugins
-        self.log_path = log_path
-        self.extra_args = extra_args
-        self.launch = launch or Launch()
-        self.process: subprocess.Popen | None = None
-        self._buffer = b""
-        self.extra_env: dict[str, str] = {}  # for the next start: a process-isolated case's own cache folders
-
-    def _start(self) -> None:
-        cmd = [*self.launch.prefix, sys.executable, "-m", "bench.worker", "--threads", str(self.threads)]
-        for plugin in self.plugins:
-            cmd += ["--plugin", str(Path(plugin).resolve())]
-        cmd += self.extra_args
-        env = dict(os.environ, **self.launch.env, PYTHONUNBUFFERED="1", RNNBENCH_PARENT_PID=str(os.getpid()))
-        env.update(self.extra_env)
-        env["OPENBLAS_NUM_THREADS"] = str(self.threads)  # numpy's BLAS (the peak's OpenBLAS candidate) too
-        project_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.process = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
-        )
-        log.close()
-        self._buffer = b""
-        ready = self._read_line(self.launch.startup_timeout_s)
-        if isinstance(ready, protocol.Ready) and ready.load_error:
-            self.stop()
-            raise WorkerCannotLoad(ready.load_error)
-
-    def _read_line(self, timeout_s: float):
-        assert self.process is not None and self.process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        fd = self.process.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.stop()
-                    raise WorkerTimeout(f"no answer within {timeout_s:.0f} s")
-                if not selector.select(timeout=min(remaining, 1.0)):
-                    continue
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    code = self.process.wait()
-                    self.process = None
-                    raise WorkerDied(_describe_exit(code))
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return protocol.decode(line)
-
-    def request(self, message, timeout_s: float):
-        """Send one request (a bench.worker.protocol message); the worker's reply."""
-        timeout_s *= self.launch.timeout_scale
-        if self.process is None:
-            self._start()
-        assert self.process is not None and self.process.stdin is not None
-        try:
-            self.process.stdin.write((protocol.encode(message) + "\n").encode())
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            code = self.process.wait()
-            self.process = None
-            raise WorkerDied(_describe_exit(code)) from None
-        return self._read_line(timeout_s)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self.process = None
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"worker killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"worker killed by signal {-code}"
-    return f"worker exited with status {code}"
-
-
-def _log_tail(path: Path, offset: int, lines: int = 3) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    noise = ("USDT:", STARTED)
-    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith(noise)]
-    return " | ".join(kept[-lines:])
 
 
 def skipped_row(case: Case, reason: str, threads: int) -> dict:
@@ -257,7 +118,7 @@ class Runner:
                 "case timeout; worker killed",
             }
         except WorkerDied as exc:
-            tail = _log_tail(self.worker.log_path, offset)
+            tail = log_tail(self.worker.log_path, offset)
             row = {
                 **base_row(case, self.threads),
                 "status": "crashed",
@@ -305,15 +166,7 @@ def run_cases(
     """
     frame = store.read_measurements(runner.run_dir)
     rows = {r["case_id"]: r for r in frame.to_dict("records")} if len(frame) else {}
-    rounds = runner.timing.rounds
-    work: list[tuple[int, Case, str | None]] = []
-    for number in range(1, rounds + 1):
-        for case, reason in cases:
-            previous = rows.get(case.case_id)
-            if number == 1 and previous is None:
-                work.append((number, case, reason))
-            elif number > 1 and reason is None and (previous is None or _needs_round(previous, number)):
-                work.append((number, case, reason))
+    work = _work(cases, rows, runner.timing.rounds)
     current_round = None
     for index, (number, case, reason) in enumerate(work, start=1):
         if number != current_round:
@@ -322,24 +175,46 @@ def run_cases(
             current_round = number
         if progress:
             progress(index, len(work), case, None)
-        if number == 1:
-            row = (
-                skipped_row(case, reason, runner.threads)
-                if reason is not None
-                else runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"))
-            )
-            row["rounds"] = 1 if row.get("status") == "ok" else None
-        else:
-            previous = rows.get(case.case_id)
-            if previous is None or previous.get("status") != "ok":
-                continue  # the first round did not measure it: nothing to pool with
-            calls = int(previous.get("calls_per_sample") or 0) or None  # the block size stays the first round's
-            row = pool_rows([previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True, calls)])
+        row = _measure_round(runner, number, case, reason, rows.get(case.case_id), peaks)
+        if row is None:
+            continue
         row["run_id"] = runner.run_id
         rows[case.case_id] = row
         store.append_rows(runner.run_dir, [row])
         if progress:
             progress(index, len(work), case, row)
+
+
+def _work(cases: list[tuple[Case, str | None]], rows: dict, rounds: int) -> list[tuple[int, Case, str | None]]:
+    """(round, case, skip reason) still to do, round by round: what the table lacks or has fewer rounds of."""
+    work: list[tuple[int, Case, str | None]] = []
+    for number in range(1, rounds + 1):
+        for case, reason in cases:
+            previous = rows.get(case.case_id)
+            if number == 1 and previous is None:
+                work.append((number, case, reason))
+            elif number > 1 and reason is None and (previous is None or _needs_round(previous, number)):
+                work.append((number, case, reason))
+    return work
+
+
+def _measure_round(
+    runner: Runner, number: int, case: Case, reason: str | None, previous: dict | None, peaks: dict
+) -> dict | None:
+    """The case's row after round `number`: its first row, or the earlier rounds pooled with this one's; None
+    where a later round has nothing to pool with."""
+    if number == 1:
+        row = (
+            skipped_row(case, reason, runner.threads)
+            if reason is not None
+            else runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"))
+        )
+        row["rounds"] = 1 if row.get("status") == "ok" else None
+        return row
+    if previous is None or previous.get("status") != "ok":
+        return None  # the first round did not measure it: nothing to pool with
+    calls = int(previous.get("calls_per_sample") or 0) or None  # the block size stays the first round's
+    return pool_rows([previous, runner.run_case(case, peaks.get(f"{case.device}/{case.dtype}"), True, calls)])
 
 
 def _needs_round(row: dict, number: int) -> bool:
