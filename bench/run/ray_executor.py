@@ -210,42 +210,56 @@ def run_cases(
     hosts = _measure_nodes(run_dir, args, threads, sorted({(c.device, c.dtype) for c in runnable}))
     _save_hosts(run_dir, hosts)
     peaks = {host: entry["peak_flops_per_s"] for host, entry in hosts.items()}
+    pending: dict = {}
+    try:
+        return _drain(run_dir, args, runnable, hosts, peaks, pending, progress)
+    except KeyboardInterrupt:
+        _cancel(pending, run_dir, run_id, own_instance)
+        raise
+
+
+def _drain(run_dir: Path, args: tuple, runnable: list[Case], hosts: dict, peaks: dict, pending: dict, progress) -> int:
+    """Keep a window of tasks in flight (`pending`: ref -> case), store each row as it comes back; returns how
+    many cases Ray lost."""
+    run_id, threads = args[0], args[2]
     peaks_ref = ray.put(peaks)
     slots = int(ray.cluster_resources().get("CPU", 1) // threads + ray.cluster_resources().get("GPU", 0))
     window = max(MIN_TASKS_IN_FLIGHT, TASKS_IN_FLIGHT_PER_SLOT * slots)
     queue = list(reversed(runnable))
-    pending: dict = {}
     finished = lost = 0
-    try:
-        while queue or pending:
-            while queue and len(pending) < window:
-                case = queue.pop()
-                task = _MEASURE.options(max_retries=1, **_resources(case.device, threads))
-                pending[task.remote(*args, asdict(case), peaks_ref)] = case
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in ready:
-                case = pending.pop(ref)
-                finished += 1
-                result = _result(ref, case)
-                if result is None:
-                    lost += 1
-                    continue
-                row, measured = result
-                key = f"{case.device}/{case.dtype}"
-                if measured is not None and key not in peaks.get(row["host"], {}):  # a node that joined late
-                    entry = hosts.setdefault(row["host"], {"node_id": row["node_id"], "peak_flops_per_s": {}})
-                    entry["peak_flops_per_s"][key] = measured["peak"]
-                    entry.setdefault("peak_sources", {})[key] = measured["source"]
-                    peaks[row["host"]] = entry["peak_flops_per_s"]
-                    _save_hosts(run_dir, hosts)
-                    peaks_ref = ray.put(peaks)
-                store.append_rows(run_dir, [{**row, "run_id": run_id}])
-                if progress:
-                    progress(finished, len(runnable), case, row)
-    except KeyboardInterrupt:
-        _cancel(pending, run_dir, run_id, own_instance)
-        raise
+    while queue or pending:
+        while queue and len(pending) < window:
+            case = queue.pop()
+            task = _MEASURE.options(max_retries=1, **_resources(case.device, threads))
+            pending[task.remote(*args, asdict(case), peaks_ref)] = case
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            case = pending.pop(ref)
+            finished += 1
+            result = _result(ref, case)
+            if result is None:
+                lost += 1
+                continue
+            row, measured = result
+            if _late_peak(hosts, peaks, case, row, measured):
+                _save_hosts(run_dir, hosts)
+                peaks_ref = ray.put(peaks)
+            store.append_rows(run_dir, [{**row, "run_id": run_id}])
+            if progress:
+                progress(finished, len(runnable), case, row)
     return lost
+
+
+def _late_peak(hosts: dict, peaks: dict, case: Case, row: dict, measured: dict | None) -> bool:
+    """Keep the peak a task measured for a node that joined late (in `hosts` and `peaks`); whether it was new."""
+    key = f"{case.device}/{case.dtype}"
+    if measured is None or key in peaks.get(row["host"], {}):
+        return False
+    entry = hosts.setdefault(row["host"], {"node_id": row["node_id"], "peak_flops_per_s": {}})
+    entry["peak_flops_per_s"][key] = measured["peak"]
+    entry.setdefault("peak_sources", {})[key] = measured["source"]
+    peaks[row["host"]] = entry["peak_flops_per_s"]
+    return True
 
 
 def _result(ref, case: Case) -> tuple[dict, float | None] | None:
