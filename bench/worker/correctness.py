@@ -123,7 +123,6 @@ def check_model(
     ref_x, ref_state = make_inputs(reference, batch, seq_len, seed=seed + 1, requires_grad=gradients)
     ref_inputs = [ref_x, *_states(ref_state)]
     names = ["output", *(f"{name}_n" for name in family.state_names)]
-    input_names = ["grad x", *(f"grad {name}0" for name in family.state_names)]
     with torch.set_grad_enabled(gradients):
         ref_output, ref_final = reference(ref_x, ref_state)
     ref_outs = [ref_output, *_states(ref_final)]
@@ -138,24 +137,35 @@ def check_model(
     n_forward = len(compared)
     problems: dict[str, str] = {}
     if gradients:
-        gen = torch.Generator().manual_seed(seed + 2)
-        upstream = [torch.randn(o.shape, generator=gen, dtype=torch.float64) for o in ref_outs]
-        ref_params = dict(reference.named_parameters())
-        params, missing = model_parameters(model, reference)
-        problems = {f"grad {name}": why for name, why in missing.items()}
-        ref_grads = torch.autograd.grad(ref_outs, ref_inputs + list(ref_params.values()), upstream)
-        with matmul_precision(dtype):
-            grads = torch.autograd.grad(
-                outs,
-                inputs + list(params.values()),
-                [u.to(device=device, dtype=torch_dtype) for u in upstream],
-                allow_unused=True,
-            )
-        got = dict(zip(input_names + [f"grad {n}" for n in params], grads))
-        ref_names = input_names + [f"grad {n}" for n in ref_params]
-        compared += [(name, got.get(name), ref) for name, ref in zip(ref_names, ref_grads)]
-
+        grads, problems = _gradients(model, reference, (outs, inputs), (ref_outs, ref_inputs), device, dtype, seed)
+        compared += grads
     return verdict(compared, n_forward, problems, dtype, gradients, limit, own=own_tolerance is not None)
+
+
+def _gradients(
+    model: nn.Module, reference: nn.Module, model_side: tuple, reference_side: tuple, device: str, dtype: str, seed: int
+) -> tuple[list[tuple[str, Tensor | None, Tensor]], dict[str, str]]:
+    """(name, got, reference) for the gradients with respect to the inputs, the initial state(s) and every
+    parameter under one seeded random upstream gradient, and why any of the model's is missing.
+    `model_side`, `reference_side`: each one's (outputs and final states, inputs and initial states)."""
+    (outs, inputs), (ref_outs, ref_inputs) = model_side, reference_side
+    gen = torch.Generator().manual_seed(seed + 2)
+    upstream = [torch.randn(o.shape, generator=gen, dtype=torch.float64) for o in ref_outs]
+    ref_params = dict(reference.named_parameters())
+    params, missing = model_parameters(model, reference)
+    problems = {f"grad {name}": why for name, why in missing.items()}
+    ref_grads = torch.autograd.grad(ref_outs, ref_inputs + list(ref_params.values()), upstream)
+    with matmul_precision(dtype):
+        grads = torch.autograd.grad(
+            outs,
+            inputs + list(params.values()),
+            [u.to(device=device, dtype=DTYPES[dtype]) for u in upstream],
+            allow_unused=True,
+        )
+    input_names = ["grad x", *(f"grad {name}0" for name in family_of(reference).state_names)]
+    got = dict(zip(input_names + [f"grad {n}" for n in params], grads))
+    ref_names = input_names + [f"grad {n}" for n in ref_params]
+    return [(name, got.get(name), ref) for name, ref in zip(ref_names, ref_grads)], problems
 
 
 def verdict(
