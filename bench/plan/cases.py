@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import itertools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -55,64 +57,49 @@ class Case:
         return asdict(self)
 
 
+# The grid's axes in the order of Case's fields after key, family and impl
+GRID_AXES = (
+    "devices", "dtypes", "modes", "batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional",
+    "lengths",
+)  # fmt: skip
+
+
 def expand(spec, implementations) -> list[tuple[Case, str | None]]:
     """The spec's cases in a stable order, each with the reason it is skipped (None: it runs).
 
     `implementations` is the registry's list; an unsupported combination is kept with its reason.
     """
-    import fnmatch
-    import itertools
-
-    from bench.plan.inputs import input_reason
-
     seen: dict[str, tuple[Case, str | None]] = {}
     for grid in spec.grids:
-        excluded = getattr(grid, "exclude_impls", ())
-        impls = [
-            i
-            for i in implementations
-            if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)
-            and not any(fnmatch.fnmatchcase(i.key, p) for p in excluded)
-        ]
-        for impl, device, dtype, mode, batch, seq_len, input_size, hidden_size, layers, bidi, dist in itertools.product(
-            impls,
-            grid.devices,
-            grid.dtypes,
-            grid.modes,
-            grid.batch,
-            grid.seq_len,
-            grid.input_size,
-            grid.hidden_size,
-            grid.num_layers,
-            grid.bidirectional,
-            grid.lengths,
-        ):
-            case = Case(
-                impl.key,
-                impl.family,
-                impl.impl,
-                device,
-                dtype,
-                mode,
-                batch,
-                seq_len,
-                input_size,
-                hidden_size,
-                layers,
-                bidi,
-                dist,
-            )
-            if case.case_id in seen:
-                continue
-            reason = impl.unsupported_reason(
-                device, DTYPES[dtype], layers, bidi, "inference" if mode == "streaming" else mode
-            )
-            reason = reason or input_reason(case, getattr(impl, "variable_length", False))
-            if reason is None and dtype == "tf32" and not device.startswith("cuda"):
-                reason = "tf32 is a CUDA matmul mode"
-            reason = reason or instructions.skip_reason(spec.timing.clock, device, mode)
-            seen[case.case_id] = (case, reason)
+        for impl in _matching(implementations, grid):
+            for values in itertools.product(*(getattr(grid, axis) for axis in GRID_AXES)):
+                case = Case(impl.key, impl.family, impl.impl, *values)
+                if case.case_id not in seen:
+                    seen[case.case_id] = (case, _skip_reason(case, impl, spec.timing.clock))
     return list(seen.values())
+
+
+def _matching(implementations, grid) -> list:
+    """The implementations the grid's `impls` patterns name and its `exclude_impls` patterns do not."""
+    excluded = getattr(grid, "exclude_impls", ())
+    return [
+        i
+        for i in implementations
+        if any(fnmatch.fnmatchcase(i.key, p) for p in grid.impls)
+        and not any(fnmatch.fnmatchcase(i.key, p) for p in excluded)
+    ]
+
+
+def _skip_reason(case: Case, impl, clock: str) -> str | None:
+    """Why the case cannot run (the implementation, its inputs, the device, the clock), or None."""
+    from bench.plan.inputs import input_reason
+
+    mode = "inference" if case.mode == "streaming" else case.mode
+    reason = impl.unsupported_reason(case.device, DTYPES[case.dtype], case.num_layers, case.bidirectional, mode)
+    reason = reason or input_reason(case, getattr(impl, "variable_length", False))
+    if reason is None and case.dtype == "tf32" and not case.device.startswith("cuda"):
+        reason = "tf32 is a CUDA matmul mode"
+    return reason or instructions.skip_reason(clock, case.device, case.mode)
 
 
 def describe_implementations(implementations, cases) -> dict[str, dict]:
