@@ -149,15 +149,8 @@ def register(
     `tolerance` replaces the dtype's relative-error tolerance in its correctness check (int8 engines);
     `device_reason(device_type)` says why a registered device cannot be used here (None: it can).
     """
-    known = [f.name for f in all_families()]
-    if family not in known:
-        raise RegistryError(f"unknown family {family!r} for {key!r}; known: {', '.join(known)}")
-    if not key.startswith(family + ".") or len(key) <= len(family) + 1:
-        raise RegistryError(f"key {key!r} must look like '{family}.<variant>'")
     devices = tuple(devices)
-    for device in devices:
-        if device not in DEVICES:
-            raise RegistryError(f"{key}: unknown device {device!r}; known: {', '.join(DEVICES)}")
+    _check_key(key, family, devices)
 
     def decorator(build_fn: BuildFn) -> BuildFn:
         if key in _REGISTRY:
@@ -185,6 +178,18 @@ def register(
         return build_fn
 
     return decorator
+
+
+def _check_key(key: str, family: str, devices: tuple[str, ...]) -> None:
+    """A key names a registered family and a variant ("family.variant"), and only known devices."""
+    known = [f.name for f in all_families()]
+    if family not in known:
+        raise RegistryError(f"unknown family {family!r} for {key!r}; known: {', '.join(known)}")
+    if not key.startswith(family + ".") or len(key) <= len(family) + 1:
+        raise RegistryError(f"key {key!r} must look like '{family}.<variant>'")
+    for device in devices:
+        if device not in DEVICES:
+            raise RegistryError(f"{key}: unknown device {device!r}; known: {', '.join(DEVICES)}")
 
 
 def _importable(module: str) -> bool:
