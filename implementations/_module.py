@@ -16,6 +16,8 @@ from implementations._loops import layer
 from implementations.families import family_of
 
 State = Tensor | tuple[Tensor, Tensor]
+# one layer and direction: (layer_input, h0, c0, layer_index, direction) -> (output, h_n, c_n)
+DirectionFn = Callable[[Tensor, Tensor, Tensor, int, int], tuple[Tensor, Tensor, Tensor]]
 
 
 def suffix(layer_index: int, direction: int) -> str:
@@ -66,6 +68,24 @@ class ReferenceWeights(nn.Module):
     def pack(self, output: Tensor, h_n: Tensor, c_n: Tensor) -> tuple[Tensor, State]:
         return output, ((h_n, c_n) if self.cell_state else h_n)
 
+    def stack(self, x: Tensor, h0, c0, run: DirectionFn) -> tuple[Tensor, Tensor, Tensor]:
+        """Layers x directions: `run(layer_input, h0, c0, layer_index, direction) -> (output, h_n, c_n)` for each,
+        the directions' outputs joined on the feature dimension as the next layer's input. Returns the last
+        layer's output and every (layer, direction)'s final states stacked, in PyTorch's order."""
+        layer_input = x
+        h_n: list[Tensor] = []
+        c_n: list[Tensor] = []
+        for layer_index in range(self.num_layers):
+            outputs = []
+            for direction in range(self.directions):
+                index = layer_index * self.directions + direction
+                out, h, c = run(layer_input, h0[index], c0[index], layer_index, direction)
+                outputs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
+        return layer_input, torch.stack(h_n), torch.stack(c_n)
+
 
 LayerFn = Callable[..., tuple[Tensor, Tensor, Tensor]]
 
@@ -88,22 +108,12 @@ class LoopRNN(ReferenceWeights):
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h0, c0 = split_state(state)
-        layer_input = x
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer_index in range(self.num_layers):
-            outputs = []
-            for direction in range(self.directions):
-                index = layer_index * self.directions + direction
-                w_ih, w_hh, b_ih, b_hh = self.weights(layer_index, direction)
-                out, h, c = self.layer_fn(
-                    self.family, layer_input, h0[index], c0[index], w_ih, w_hh, b_ih, b_hh, direction == 1, self.premul
-                )
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
-        return self.pack(layer_input, torch.stack(h_n), torch.stack(c_n))
+        return self.pack(*self.stack(x, h0, c0, self.run_direction))
+
+    def run_direction(self, x: Tensor, h: Tensor, c: Tensor, layer_index: int, direction: int):
+        """One layer and direction through `layer_fn`."""
+        w_ih, w_hh, b_ih, b_hh = self.weights(layer_index, direction)
+        return self.layer_fn(self.family, x, h, c, w_ih, w_hh, b_ih, b_hh, direction == 1, self.premul)
 
 
 def fresh_function(fn: Callable) -> Callable:

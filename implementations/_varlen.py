@@ -119,23 +119,14 @@ class MaskedLoopRNN(LoopRNN):
 
     def masked_forward(self, x: Tensor, state: State, mask: Tensor) -> tuple[Tensor, State]:
         h0, c0 = split_state(state)
-        layer_input = x
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer_index in range(self.num_layers):
-            outputs = []
-            for direction in range(self.directions):
-                index = layer_index * self.directions + direction
-                w_ih, w_hh, b_ih, b_hh = self.weights(layer_index, direction)
-                out, h, c = self.masked_fn(
-                    self.family, layer_input, h0[index], c0[index], w_ih, w_hh, b_ih, b_hh, direction == 1,
-                    self.premul, mask,
-                )  # fmt: skip
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
-        return self.pack(layer_input, torch.stack(h_n), torch.stack(c_n))
+
+        def run_direction(layer_input: Tensor, h: Tensor, c: Tensor, layer_index: int, direction: int):
+            w_ih, w_hh, b_ih, b_hh = self.weights(layer_index, direction)
+            return self.masked_fn(
+                self.family, layer_input, h, c, w_ih, w_hh, b_ih, b_hh, direction == 1, self.premul, mask
+            )
+
+        return self.pack(*self.stack(x, h0, c0, run_direction))
 
 
 _PACKED: dict[type, type] = {}

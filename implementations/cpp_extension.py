@@ -129,22 +129,13 @@ class CppLoop(ReferenceWeights):
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h0, c0 = split_state(state)
         code = FAMILY_CODES[self.family]
-        layer_input = x.transpose(0, 1).contiguous()  # time-major for the whole stack
         h0s, c0s = h0.unbind(0), c0.unbind(0)  # one backward node for all layers, not one per select
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer_index in range(self.num_layers):
-            outputs = []
-            for direction in range(self.directions):
-                index = layer_index * self.directions + direction
-                out, h, c = _Layer.apply(
-                    code, direction == 1, layer_input, h0s[index], c0s[index], *self.weights(layer_index, direction)
-                )
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
-        return self.pack(layer_input.transpose(0, 1), torch.stack(h_n), torch.stack(c_n))
+
+        def run_direction(layer_input: Tensor, h: Tensor, c: Tensor, layer_index: int, direction: int):
+            return _Layer.apply(code, direction == 1, layer_input, h, c, *self.weights(layer_index, direction))
+
+        output, h_n, c_n = self.stack(x.transpose(0, 1).contiguous(), h0s, c0s, run_direction)  # time-major throughout
+        return self.pack(output.transpose(0, 1), h_n, c_n)
 
 
 def build(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:

@@ -63,19 +63,11 @@ class OnednnLoop(ReferenceWeights):
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h0, c0 = split_state(state)
         packed = self._weights(x.size(0))
-        layer_input = x
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer_index in range(self.num_layers):
-            outputs = []
-            for direction in range(self.directions):
-                index = layer_index * self.directions + direction
-                out, h, c = self._layer(layer_input, h0[index], c0[index], packed[index], direction == 1)
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
-        return self.pack(layer_input, torch.stack(h_n), torch.stack(c_n))
+
+        def run_direction(layer_input: Tensor, h: Tensor, c: Tensor, layer_index: int, direction: int):
+            return self._layer(layer_input, h, c, packed[layer_index * self.directions + direction], direction == 1)
+
+        return self.pack(*self.stack(x, h0, c0, run_direction))
 
 
 for _family in FAMILIES:

@@ -53,26 +53,13 @@ class ShrinkingLoop(ReferenceWeights):
         restore = torch.argsort(order)
         h0, c0 = split_state(state)
         h0, c0 = h0.index_select(1, order), c0.index_select(1, order)
-        layer_input = x.index_select(0, order)
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer_index in range(self.num_layers):
-            outputs = []
-            for direction in range(self.directions):
-                index = layer_index * self.directions + direction
-                weights = self.weights(layer_index, direction)
-                out, h, c = shrinking_layer(
-                    self.family, layer_input, h0[index], c0[index], weights, direction == 1, sizes
-                )
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
-        return self.pack(
-            layer_input.index_select(0, restore),
-            torch.stack(h_n).index_select(1, restore),
-            torch.stack(c_n).index_select(1, restore),
-        )
+
+        def run_direction(layer_input: Tensor, h: Tensor, c: Tensor, layer_index: int, direction: int):
+            weights = self.weights(layer_index, direction)
+            return shrinking_layer(self.family, layer_input, h, c, weights, direction == 1, sizes)
+
+        output, h_n, c_n = self.stack(x.index_select(0, order), h0, c0, run_direction)
+        return self.pack(output.index_select(0, restore), h_n.index_select(1, restore), c_n.index_select(1, restore))
 
 
 for _family in FAMILIES:

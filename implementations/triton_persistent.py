@@ -50,19 +50,7 @@ class TritonPersistentRNN(ReferenceWeights):
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h0, c0 = split_state(state)
-        layer_input = x
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer_index in range(self.num_layers):
-            outputs = []
-            for direction in range(self.directions):
-                index = layer_index * self.directions + direction
-                out, h, c = self._layer(layer_input, h0[index], c0[index], layer_index, direction)
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if self.directions == 1 else torch.cat(outputs, 2)
-        return self.pack(layer_input, torch.stack(h_n), torch.stack(c_n))
+        return self.pack(*self.stack(x, h0, c0, self._layer))
 
 
 for _family in FAMILIES:
