@@ -29,50 +29,51 @@ class FusedLoop(ReferenceWeights):
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h0, c0 = split_state(state)
-        directions = self.directions
-        gru = self.family == "gru"
         layer_input = x
         h_n: list[Tensor] = []
         c_n: list[Tensor] = []
         for layer_index in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._stacked(layer_index)
-            bias = b_ih if gru else b_ih + b_hh
-            # (D, seq_len, batch, G*H): every step's input projection, both directions, one matmul; time-major so
-            # that each step reads contiguous (batch, G*H) blocks
-            time_major = layer_input.transpose(0, 1).unsqueeze(0)
-            projected = torch.matmul(time_major, w_ih.transpose(1, 2).unsqueeze(1)) + bias[:, None, None, :]
-            if directions == 2:
-                projected = torch.stack((projected[0], projected[1].flip(0)))
-            if directions == 1:  # plain 2-D addmm: no batched-matmul dispatch for a batch of one
-                projected, w_hh_t, b_hh_rows = projected[0], w_hh[0].t(), b_hh[0]
-                matmul_add = torch.addmm
-            else:
-                w_hh_t, b_hh_rows = w_hh.transpose(1, 2).contiguous(), b_hh.unsqueeze(1)
-                matmul_add = torch.baddbmm
-            rows = slice(layer_index * directions, (layer_index + 1) * directions)
-            h, c = h0[rows], c0[rows]
-            if directions == 1:
-                h, c = h[0], c[0]
-            outputs = []
-            for t in range(x.size(1)):
-                step_input = projected[..., t, :, :]
-                with time_step(t):
-                    if gru:
-                        h = gru_update(step_input, matmul_add(b_hh_rows, h, w_hh_t), h)
-                    elif self.family == "lstm":
-                        h, c = lstm_update(matmul_add(step_input, h, w_hh_t), c)
-                    else:
-                        h = rnn_update(self.family, matmul_add(step_input, h, w_hh_t))
-                outputs.append(h)
-            if directions == 1:
-                layer_input = torch.stack(outputs, 1)
-                h, c = h.unsqueeze(0), c.unsqueeze(0)
-            else:
-                out = torch.stack(outputs, 2)  # (D, batch, seq_len, H)
-                layer_input = torch.cat((out[0], out[1].flip(1)), 2)
+            rows = slice(layer_index * self.directions, (layer_index + 1) * self.directions)
+            layer_input, h, c = self._layer(layer_input, h0[rows], c0[rows], layer_index)
             h_n.append(h)
             c_n.append(c)
         return self.pack(layer_input, torch.cat(h_n), torch.cat(c_n))
+
+    def _layer(self, layer_input: Tensor, h: Tensor, c: Tensor, layer_index: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Every direction of one layer at once: (output, h_n, c_n), h and c (D, batch, H) in and out."""
+        directions = self.directions
+        gru = self.family == "gru"
+        w_ih, w_hh, b_ih, b_hh = self._stacked(layer_index)
+        bias = b_ih if gru else b_ih + b_hh
+        # (D, seq_len, batch, G*H): every step's input projection, both directions, one matmul; time-major so
+        # that each step reads contiguous (batch, G*H) blocks
+        time_major = layer_input.transpose(0, 1).unsqueeze(0)
+        projected = torch.matmul(time_major, w_ih.transpose(1, 2).unsqueeze(1)) + bias[:, None, None, :]
+        if directions == 2:
+            projected = torch.stack((projected[0], projected[1].flip(0)))
+        if directions == 1:  # plain 2-D addmm: no batched-matmul dispatch for a batch of one
+            projected, w_hh_t, b_hh_rows = projected[0], w_hh[0].t(), b_hh[0]
+            matmul_add = torch.addmm
+        else:
+            w_hh_t, b_hh_rows = w_hh.transpose(1, 2).contiguous(), b_hh.unsqueeze(1)
+            matmul_add = torch.baddbmm
+        if directions == 1:
+            h, c = h[0], c[0]
+        outputs = []
+        for t in range(layer_input.size(1)):
+            step_input = projected[..., t, :, :]
+            with time_step(t):
+                if gru:
+                    h = gru_update(step_input, matmul_add(b_hh_rows, h, w_hh_t), h)
+                elif self.family == "lstm":
+                    h, c = lstm_update(matmul_add(step_input, h, w_hh_t), c)
+                else:
+                    h = rnn_update(self.family, matmul_add(step_input, h, w_hh_t))
+            outputs.append(h)
+        if directions == 1:
+            return torch.stack(outputs, 1), h.unsqueeze(0), c.unsqueeze(0)
+        out = torch.stack(outputs, 2)  # (D, batch, seq_len, H)
+        return torch.cat((out[0], out[1].flip(1)), 2), h, c
 
 
 for _family in FAMILIES:
