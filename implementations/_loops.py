@@ -97,8 +97,11 @@ def stepwise_layer(
     b_hh: Tensor,
     reverse: bool,
     premul: bool,
+    mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """`layer` with premul, calling `step` (a compiled `cell`) per time step; Python only, never scripted."""
+    """`layer` with premul, calling `step` (a compiled `cell`) per time step; Python only, never scripted. With
+    `mask`, `_varlen.masked_layer`'s rule, applied outside `step`: past a sequence's end the state is kept and the
+    output is zero."""
     seq_len = x.size(1)
     # time-major, so each step's input has the same strides whatever seq_len: no recompile per sequence length
     projected = torch.matmul(x.transpose(0, 1), w_ih.t()) + b_ih
@@ -106,8 +109,14 @@ def stepwise_layer(
     for i in range(seq_len):
         t = seq_len - 1 - i if reverse else i
         with time_step(i):  # a named region per step in profiler traces; free otherwise
-            h, c = step(family, projected[t], h, c, w_hh, b_hh)
-        outputs.append(h)
+            if mask is None:
+                h, c = step(family, projected[t], h, c, w_hh, b_hh)
+            else:
+                h_new, c_new = step(family, projected[t], h, c, w_hh, b_hh)
+                real = mask[t]
+                h = torch.where(real, h_new, h)
+                c = torch.where(real, c_new, c)
+        outputs.append(h if mask is None else h_new.masked_fill(~real, 0.0))
     if reverse:
         outputs = outputs[::-1]
     return torch.stack(outputs, 1), h, c

@@ -9,7 +9,10 @@ it is the plain fixed-length model.
 
 Masking gets all of this from one rule: a step past a sequence's end leaves its state unchanged and outputs zero.
 Forward, the state freezes after the last real step; in reverse, it stays at h0 until the last real step.
-`masked_layer` is written in the TorchScript subset, like `_loops.layer`, so it can be scripted.
+`masked_layer` is written in the TorchScript subset, like `_loops.layer`, so it can be scripted; it is kept apart
+from `layer` so the fixed-length loop carries no per-step mask test (one `mask is None` test per step in `layer`
+counted +0.05% (premul) to +0.4% (scratch) instructions per call eager and +0.85% scripted, lstm b1 t16
+h16, torch.utils.benchmark Callgrind, 3 repeats each within 0.05%).
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from implementations._labels import time_step
 from implementations._loops import cell
 from implementations._module import LayerFn, LoopRNN, State, split_state
 
@@ -59,37 +61,6 @@ def masked_layer(
         real = mask[t]
         h = torch.where(real, h_new, h)
         c = torch.where(real, c_new, c)
-        outputs.append(h_new.masked_fill(~real, 0.0))
-    if reverse:
-        outputs = outputs[::-1]
-    return torch.stack(outputs, 1), h, c
-
-
-def masked_stepwise_layer(
-    step,
-    family: str,
-    x: Tensor,
-    h: Tensor,
-    c: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor,
-    b_hh: Tensor,
-    reverse: bool,
-    premul: bool,
-    mask: Tensor,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """`masked_layer` calling `step` (a compiled `cell`) per time step, the masking outside it; Python only."""
-    seq_len = x.size(1)
-    projected = torch.matmul(x.transpose(0, 1), w_ih.t()) + b_ih
-    outputs: list[Tensor] = []
-    for i in range(seq_len):
-        t = seq_len - 1 - i if reverse else i
-        with time_step(i):
-            h_new, c_new = step(family, projected[t], h, c, w_hh, b_hh)
-            real = mask[t]
-            h = torch.where(real, h_new, h)
-            c = torch.where(real, c_new, c)
         outputs.append(h_new.masked_fill(~real, 0.0))
     if reverse:
         outputs = outputs[::-1]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from implementations._loops import cell, stepwise_layer
 from implementations._module import LoopRNN, State, fresh_function
-from implementations._varlen import MaskedLoopRNN, masked_stepwise_layer, step_mask
+from implementations._varlen import MaskedLoopRNN, step_mask
 from implementations.families import FAMILIES
 from implementations.registry import register
 
@@ -56,10 +56,8 @@ class StepCompiled(MaskedLoopRNN):
         step = torch.compile(fresh_function(cell), dynamic=False, fullgraph=True, mode=mode)
         if mode == "reduce-overhead":
             step = _cloning(step)
-        super().__init__(
-            reference, device, dtype, premul=True, layer_fn=functools.partial(stepwise_layer, step),
-            masked_fn=functools.partial(masked_stepwise_layer, step),
-        )  # fmt: skip
+        layer_fn = functools.partial(stepwise_layer, step)  # with a mask for a padded batch, without for a full one
+        super().__init__(reference, device, dtype, premul=True, layer_fn=layer_fn, masked_fn=layer_fn)
 
 
 for _family in FAMILIES:
