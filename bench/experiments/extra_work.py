@@ -15,14 +15,14 @@ seconds, for the timing gate.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 
 import torch
 from torch import nn
 
+from bench.experiments import added_work
+from bench.experiments.added_work import work
 from bench.worker import callgrind
-from implementations import registry
 
 ENV = "RNNBENCH_EXTRA_WORK"
 CALLS = 3  # calls per counted block while sizing
@@ -31,16 +31,7 @@ PROBES = (100, 2000)  # iterations of the two probes of the loop's cost line
 
 def parse(text: str) -> dict[str, float]:
     """`glob=factor,glob=factor` -> {glob: factor}."""
-    found = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        glob, _, factor = part.partition("=")
-        try:
-            found[glob.strip()] = float(factor)
-        except ValueError:
-            raise registry.RegistryError(f"{ENV}: expected glob=factor, got {part!r}") from None
-        if found[glob.strip()] < 0:
-            raise registry.RegistryError(f"{ENV}: an extra-work factor cannot be negative ({part!r})")
-    return found
+    return added_work.parse(text, ENV, "an extra-work factor")
 
 
 class ExtraWork(nn.Module):
@@ -49,13 +40,6 @@ class ExtraWork(nn.Module):
         self.module = module
         self.factor = factor
         self.iterations: dict[bool, int] = {}  # loop iterations per grad mode: inference and training cost differ
-
-    @staticmethod
-    def _extra(iterations: int) -> int:
-        total = 0
-        for i in range(iterations):
-            total += i
-        return total
 
     def _size(self, x, state, training: bool) -> int:
         """Iterations of the loop that make a call through this wrapper count `factor` more than the bare call."""
@@ -70,9 +54,9 @@ class ExtraWork(nn.Module):
 
         for _ in range(callgrind.WARMUP_CALLS):  # counted before Python's interpreter settles, both would be off
             call(self.module)
-            self._extra(PROBES[0])
+            work(PROBES[0])
         target = self.factor * cost(lambda: call(self.module))
-        low, high = (cost(lambda n=n: self._extra(n)) for n in PROBES)
+        low, high = (cost(lambda n=n: work(n)) for n in PROBES)
         per_iteration = (high - low) / (PROBES[1] - PROBES[0])
         self.iterations[training] = max(0, round((target - low) / per_iteration + PROBES[0]))
         missing = target - (cost(lambda: call(self)) - cost(lambda: call(self.module)))
@@ -90,23 +74,13 @@ class ExtraWork(nn.Module):
             self.iterations[training] = self._size(x, state, training)
         output = self.module(x, state)
         if self.iterations[training] > 0:
-            self._extra(self.iterations[training])
+            work(self.iterations[training])
         return output
 
 
 def install(factors: dict[str, float]) -> list[str]:
     """Wrap every registered implementation matching a glob; returns the keys wrapped."""
-    wrapped = []
-    for impl in registry.all():
-        factor = next((f for glob, f in factors.items() if fnmatch.fnmatchcase(impl.key, glob)), None)
-        if factor:
-            registry.wrap(
-                impl.key,
-                lambda build, f=factor: lambda r, d, t: ExtraWork(build(r, d, t), f),
-                f"{factor:.0%} more instructions",
-            )
-            wrapped.append(impl.key)
-    return wrapped
+    return added_work.install(factors, ExtraWork, lambda factor: f"{factor:.0%} more instructions")
 
 
 install(parse(os.environ.get(ENV, "")))

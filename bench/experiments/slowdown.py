@@ -15,7 +15,6 @@ seconds would not.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import statistics
 import time
@@ -23,7 +22,8 @@ import time
 import torch
 from torch import nn
 
-from implementations import registry
+from bench.experiments import added_work
+from bench.experiments.added_work import work
 
 ENV = "RNNBENCH_SLOWDOWN"
 WARMUP_CALLS = 10  # the first calls of a fresh model are slower (allocator, kernel caches): sizing on them overshoots
@@ -33,23 +33,7 @@ CORRECTIONS = 2  # rounds of timing the wrapped call against the bare one, corre
 
 def parse(text: str) -> dict[str, float]:
     """`glob=factor,glob=factor` -> {glob: factor}."""
-    found = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        glob, _, factor = part.partition("=")
-        try:
-            found[glob.strip()] = float(factor)
-        except ValueError:
-            raise registry.RegistryError(f"{ENV}: expected glob=factor, got {part!r}") from None
-        if found[glob.strip()] < 0:
-            raise registry.RegistryError(f"{ENV}: a slowdown factor cannot be negative ({part!r})")
-    return found
-
-
-def _work(iterations: int) -> int:
-    total = 0
-    for i in range(iterations):
-        total += i
-    return total
+    return added_work.parse(text, ENV, "a slowdown factor")
 
 
 LOOP_PROBE = 2000  # iterations timed to learn the loop's speed
@@ -82,7 +66,7 @@ class Slowed(nn.Module):
 
         def one_probe() -> float:
             start = time.perf_counter()
-            _work(LOOP_PROBE)
+            work(LOOP_PROBE)
             return time.perf_counter() - start
 
         for _ in range(WARMUP_CALLS):
@@ -109,23 +93,13 @@ class Slowed(nn.Module):
         output = self.module(x, state)
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
-        _work(self.iterations[training])
+        work(self.iterations[training])
         return output
-
-
-def _slowed(build, factor: float):
-    return lambda reference, device, dtype: Slowed(build(reference, device, dtype), factor)
 
 
 def install(factors: dict[str, float]) -> list[str]:
     """Wrap every registered implementation matching a glob; returns the keys wrapped."""
-    wrapped = []
-    for impl in registry.all():
-        factor = next((f for glob, f in factors.items() if fnmatch.fnmatchcase(impl.key, glob)), None)
-        if factor:
-            registry.wrap(impl.key, lambda build, f=factor: _slowed(build, f), f"slowed by {factor:.0%}")
-            wrapped.append(impl.key)
-    return wrapped
+    return added_work.install(factors, Slowed, lambda factor: f"slowed by {factor:.0%}")
 
 
 install(parse(os.environ.get(ENV, "")))
