@@ -42,33 +42,8 @@ def _resolve(rev: str) -> str:
 
 def run_ci(args: argparse.Namespace) -> int:
     """Check out args.base, measure it and this tree (side by side, or --separate), gate; the exit status."""
-    if not 0 < args.alpha < 1:
-        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
-    if args.simultaneous and not args.separate:
-        raise UsageError("--simultaneous needs --separate (side by side in one process is the default)")
-    config = args.config.resolve()
-    if not config.is_file():
-        raise UsageError(f"no sweep spec at {args.config}")
-    for path in [*args.new_plugin, *args.plugin]:
-        if not Path(path).is_file():
-            raise UsageError(f"plugin file not found: {path}")
-    if args.clock:
-        args.sweep_args = f"--clock {args.clock} {args.sweep_args}"
-    if (args.clock or load_spec(config).timing.clock) == "instructions":
-        _check_instructions(args)
-        spec, cases = paired_cases(config, args.sweep_args)
-    elif args.separate:
-        args.rounds = ROUNDS if args.rounds is None else args.rounds
-        _check_separate_rounds(args)
-    else:
-        args.rounds = PAIRED_ROUNDS if args.rounds is None else args.rounds
-        least = least_pair_count(args.alpha)
-        if args.rounds < least:
-            raise UsageError(
-                f"--rounds {args.rounds} is too few: the gate tests one ratio per process, and {least} is the least "
-                f"that can reach p < {args.alpha:g}"
-            )
-        spec, cases = paired_cases(config, args.sweep_args)
+    config = _check_options(args)
+    spec, cases = _plan(args, config)
     commit = _resolve(args.base)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = (args.out or Path("results") / f"ci-{stamp}").resolve()
@@ -87,6 +62,44 @@ def run_ci(args: argparse.Namespace) -> int:
             _git("worktree", "remove", "--force", str(tree))
             _git("worktree", "prune")
     return gate(base_dir, new_dir, args)
+
+
+def _check_options(args: argparse.Namespace) -> Path:
+    """Bad options and missing files, said in one line before anything runs; the sweep spec's path."""
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    if args.simultaneous and not args.separate:
+        raise UsageError("--simultaneous needs --separate (side by side in one process is the default)")
+    config = args.config.resolve()
+    if not config.is_file():
+        raise UsageError(f"no sweep spec at {args.config}")
+    for path in [*args.new_plugin, *args.plugin]:
+        if not Path(path).is_file():
+            raise UsageError(f"plugin file not found: {path}")
+    return config
+
+
+def _plan(args: argparse.Namespace, config: Path) -> tuple:
+    """The rounds settled and checked; the spec and cases measured side by side ((None, None) with --separate)."""
+    if args.clock:
+        args.sweep_args = f"--clock {args.clock} {args.sweep_args}"
+    if (args.clock or load_spec(config).timing.clock) == "instructions":
+        _check_instructions(args)
+        spec, cases = paired_cases(config, args.sweep_args)
+    elif args.separate:
+        args.rounds = ROUNDS if args.rounds is None else args.rounds
+        _check_separate_rounds(args)
+        return None, None
+    else:
+        args.rounds = PAIRED_ROUNDS if args.rounds is None else args.rounds
+        least = least_pair_count(args.alpha)
+        if args.rounds < least:
+            raise UsageError(
+                f"--rounds {args.rounds} is too few: the gate tests one ratio per process, and {least} is the least "
+                f"that can reach p < {args.alpha:g}"
+            )
+        spec, cases = paired_cases(config, args.sweep_args)
+    return spec, cases
 
 
 def _check_instructions(args: argparse.Namespace) -> None:

@@ -79,19 +79,8 @@ def run_pairs(
     dirs = _create_runs(spec, out, run_ids, sources, plugin_lists, threads, described)
     worker_args = ("--base-tree", str(base_tree), *(flag for path in base_plugins for flag in ("--base-plugin", path)))
     runner = Runner(dirs["new"], run_ids["new"], spec.timing, threads, list(plugins), worker_args)
-    rows: dict[str, dict[str, dict]] = {side: {} for side in SIDES}
     try:
-        for number in range(1, rounds + 1):
-            started = time.perf_counter()
-            runner.start_round()
-            for case, reason in cases:
-                got = _round_of_case(runner, case, reason, number, rows)
-                for side, row in got.items():
-                    row["run_id"] = run_ids[side]
-                    rows[side][case.case_id] = row
-                    store.append_rows(dirs[side], [row])
-            seconds = time.perf_counter() - started
-            log(f"round {number}/{rounds}: base and new side by side in one process ({seconds:.0f} s)")
+        _measure_rounds(runner, cases, rounds, dirs, run_ids, log)
     except BaseException as exc:
         for side in SIDES:
             store.update_meta(dirs[side], status="interrupted", finished_at=store.now())
@@ -106,6 +95,30 @@ def run_pairs(
         frame = store.read_measurements(dirs[side])
         store.update_meta(dirs[side], status="complete", finished_at=store.now(), counts=status_counts(frame))
     return dirs
+
+
+def _measure_rounds(
+    runner: Runner,
+    cases: Sequence[tuple[Case, str | None]],
+    rounds: int,
+    dirs: dict[str, Path],
+    run_ids: dict[str, str],
+    log: Callable[[str], None],
+) -> None:
+    """Round after round, a fresh process measures every case on both sides; each side's row is stored (the
+    earlier rounds pooled in) as it comes."""
+    rows: dict[str, dict[str, dict]] = {side: {} for side in SIDES}
+    for number in range(1, rounds + 1):
+        started = time.perf_counter()
+        runner.start_round()
+        for case, reason in cases:
+            got = _round_of_case(runner, case, reason, number, rows)
+            for side, row in got.items():
+                row["run_id"] = run_ids[side]
+                rows[side][case.case_id] = row
+                store.append_rows(dirs[side], [row])
+        seconds = time.perf_counter() - started
+        log(f"round {number}/{rounds}: base and new side by side in one process ({seconds:.0f} s)")
 
 
 def _round_of_case(runner: Runner, case: Case, reason: str | None, number: int, rows: dict) -> dict[str, dict]:
