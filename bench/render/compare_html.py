@@ -44,25 +44,10 @@ def ratio_plot_png(comparison: Comparison) -> bytes | None:
     fig, ax = plt.subplots(figsize=(10, height))
     labels = [case_label(row) for _, row in data.iterrows()]
     y = np.arange(len(data))[::-1]
-    ratio = data["ratio"].to_numpy(dtype=float)
-    low = data["ratio_low"].to_numpy(dtype=float)
-    high = data["ratio_high"].to_numpy(dtype=float)
-    finite_low = np.where(low > 0, low, ratio)
-    finite_high = np.where(np.isfinite(high), high, ratio)
     threshold = comparison.threshold if comparison.tolerance is None else comparison.tolerance
     ax.axvspan(1 - threshold, 1 + threshold, color="#95a5a6", alpha=0.15, label=f"within ±{threshold:.0%}")
     ax.axvline(1.0, color="#2c3e50", linewidth=1)
-    for verdict in data["verdict"].unique():
-        mask = (data["verdict"] == verdict).to_numpy()
-        ax.errorbar(
-            ratio[mask],
-            y[mask],
-            xerr=[np.maximum(0, ratio[mask] - finite_low[mask]), np.maximum(0, finite_high[mask] - ratio[mask])],
-            fmt="o",
-            color=PLOT_COLORS.get(verdict, "#34495e"),
-            capsize=3,
-            label=VERDICT_LABELS[verdict],
-        )
+    _intervals(ax, data, y)
     ax.set_xscale("log")
     factor = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:.2f}x")
     ax.xaxis.set_major_formatter(factor)
@@ -77,6 +62,29 @@ def ratio_plot_png(comparison: Comparison) -> bytes | None:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _intervals(ax, data: pd.DataFrame, y) -> None:
+    """Each case's ratio at height y with its interval, one colour and legend entry per verdict; an open end
+    (no interval) is drawn at the ratio."""
+    import numpy as np
+
+    ratio = data["ratio"].to_numpy(dtype=float)
+    low = data["ratio_low"].to_numpy(dtype=float)
+    high = data["ratio_high"].to_numpy(dtype=float)
+    finite_low = np.where(low > 0, low, ratio)
+    finite_high = np.where(np.isfinite(high), high, ratio)
+    for verdict in data["verdict"].unique():
+        mask = (data["verdict"] == verdict).to_numpy()
+        ax.errorbar(
+            ratio[mask],
+            y[mask],
+            xerr=[np.maximum(0, ratio[mask] - finite_low[mask]), np.maximum(0, finite_high[mask] - ratio[mask])],
+            fmt="o",
+            color=PLOT_COLORS.get(verdict, "#34495e"),
+            capsize=3,
+            label=VERDICT_LABELS[verdict],
+        )
 
 
 def _rows(frame: pd.DataFrame) -> list[dict]:
