@@ -188,14 +188,7 @@ def finish_case(
     row["status"] = "ok"
     if repeat:
         return row
-    with matmul_precision(case):
-        if case.mode == "training" and "median_s" in row:
-            row.update(_split_training(workload, timing, per_call_s, deadline))
-            _plausible_split(row)
-        if timing.memory:
-            row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
-            if baseline_bytes is not None:
-                row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
+    _split_and_memory(row, workload, timing, per_call_s, baseline_bytes, deadline)
     row.update(_tokens(workload))
     # useful work only: the real tokens of a variable-length batch, one step of a stream
     row["flops"] = case_flops(case) * row["tokens"] // (case.batch * case.seq_len)
@@ -208,6 +201,21 @@ def finish_case(
         except Exception as exc:  # a check that cannot run is a failed check, not a lost case
             row.update(correct=False, error=f"correctness check failed to run: {type(exc).__name__}: {exc}")
     return row
+
+
+def _split_and_memory(
+    row: dict, workload: Workload, timing: Timing, per_call_s: float, baseline_bytes: int | None, deadline: float
+) -> None:
+    """The first round's extras in `row`: training's forward/backward split, peak and resident memory."""
+    case = workload.case
+    with matmul_precision(case):
+        if case.mode == "training" and "median_s" in row:
+            row.update(_split_training(workload, timing, per_call_s, deadline))
+            _plausible_split(row)
+        if timing.memory:
+            row["peak_mem_bytes"] = peak_extra_bytes(workload.step, case.device)
+            if baseline_bytes is not None:
+                row["resident_mem_bytes"] = allocated_bytes(case.device) - baseline_bytes
 
 
 def _tokens(workload: Workload) -> dict:
@@ -281,4 +289,3 @@ def measure_case(
         failed_row(row, exc, case)
     row["wall_s"] = time.perf_counter() - wall_start
     return row
-

@@ -146,27 +146,7 @@ def _label_submodules(model: nn.Module) -> tuple[list, set[str]]:
         return [], set()
     handles = []
     labels: set[str] = set()
-    open_ranges: list = []
-
-    def enter(label: str):
-        def pre_hook(module, args):
-            if torch.compiler.is_compiling():  # traced into a compiled graph: leave the graph as it is
-                return
-            if autograd_profiler._is_profiler_enabled:
-                labeled = record_function(label)
-                labeled.__enter__()
-                open_ranges.append(labeled)
-            else:
-                open_ranges.append(None)
-
-        return pre_hook
-
-    def leave(module, args, output):
-        if torch.compiler.is_compiling():
-            return
-        labeled = open_ranges.pop() if open_ranges else None
-        if labeled is not None:
-            labeled.__exit__(None, None, None)
+    ranges = _Ranges()
 
     def visit(module: nn.Module, prefix: str) -> None:
         for name, child in module.named_children():
@@ -175,12 +155,40 @@ def _label_submodules(model: nn.Module) -> tuple[list, set[str]]:
             path = f"{prefix}.{name}" if prefix else name
             label = f"{path}: {type(child).__name__}"
             labels.add(label)
-            handles.append(child.register_forward_pre_hook(enter(label)))
-            handles.append(child.register_forward_hook(leave, always_call=True))
+            handles.append(child.register_forward_pre_hook(ranges.enter(label)))
+            handles.append(child.register_forward_hook(ranges.leave, always_call=True))
             visit(child, path)
 
     visit(model, "")
     return handles, labels
+
+
+class _Ranges:
+    """The hooks' record_function ranges: one opened per submodule call while a profiler records, closed
+    when the call returns (a stack: calls nest)."""
+
+    def __init__(self) -> None:
+        self.open_ranges: list = []
+
+    def enter(self, label: str):
+        def pre_hook(module, args):
+            if torch.compiler.is_compiling():  # traced into a compiled graph: leave the graph as it is
+                return
+            if autograd_profiler._is_profiler_enabled:
+                labeled = record_function(label)
+                labeled.__enter__()
+                self.open_ranges.append(labeled)
+            else:
+                self.open_ranges.append(None)
+
+        return pre_hook
+
+    def leave(self, module, args, output):
+        if torch.compiler.is_compiling():
+            return
+        labeled = self.open_ranges.pop() if self.open_ranges else None
+        if labeled is not None:
+            labeled.__exit__(None, None, None)
 
 
 def _compiled(module: nn.Module) -> bool:

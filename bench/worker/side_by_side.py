@@ -127,16 +127,7 @@ def measure_pair(
     the other is then timed alone (its row says `paired` False). `first` is built, warmed up and timed
     first (bench/ci/paired.py alternates it from process to process, so neither side always starts cold)."""
     wall_start, deadline = time.perf_counter(), deadline_for(timing, time.monotonic())
-    rows: dict[str, dict] = {}
-    started = {}
-    for side in sorted(SIDES, key=lambda name: name != first):
-        rows[side] = base_row(case, threads)
-        try:
-            # no baseline kept: the other side's allocations would count in a resident figure
-            rows[side], workload, per_call_s, _ = start_case(case, timing, threads, sources[side], forget=not started)
-            started[side] = (workload, per_call_s)
-        except Exception as exc:
-            failed_row(rows[side], exc, case)
+    rows, started = _start_sides(case, timing, threads, sources, first)
     paired = len(started) == 2
     samples = {}
     try:
@@ -160,6 +151,24 @@ def measure_pair(
     for row in rows.values():
         row["wall_s"] = time.perf_counter() - wall_start
     return rows
+
+
+def _start_sides(
+    case: Case, timing: Timing, threads: int, sources: dict[str, Source | None], first: str
+) -> tuple[dict[str, dict], dict[str, tuple]]:
+    """Build and warm up each side, `first` first: every side's row, and (workload, per_call_s) of those that
+    started (a side that failed has its failed row)."""
+    rows: dict[str, dict] = {}
+    started = {}
+    for side in sorted(SIDES, key=lambda name: name != first):
+        rows[side] = base_row(case, threads)
+        try:
+            # no baseline kept: the other side's allocations would count in a resident figure
+            rows[side], workload, per_call_s, _ = start_case(case, timing, threads, sources[side], forget=not started)
+            started[side] = (workload, per_call_s)
+        except Exception as exc:
+            failed_row(rows[side], exc, case)
+    return rows, started
 
 
 def _sample(
