@@ -17,9 +17,6 @@ h16, torch.utils.benchmark Callgrind, 3 repeats each within 0.05%).
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -65,15 +62,6 @@ def masked_layer(
     if reverse:
         outputs = outputs[::-1]
     return torch.stack(outputs, 1), h, c
-
-
-@functools.cache
-def scripted_masked_layer():
-    """torch.jit.script of `masked_layer`, its deprecation warning silenced (see implementations/script.py)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=r".*TorchScript.*")
-        return torch.jit.script(masked_layer)
 
 
 class MaskedLoopRNN(LoopRNN):

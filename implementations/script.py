@@ -13,28 +13,30 @@ import torch
 from torch import nn
 
 from implementations._loops import layer
-from implementations._varlen import MaskedLoopRNN, scripted_masked_layer
+from implementations._varlen import MaskedLoopRNN, masked_layer
 from implementations.families import FAMILIES
 from implementations.registry import register
 
 
 @functools.cache
-def scripted_layer():
+def scripted(fn):
+    """torch.jit.script of `fn` (`_loops.layer`, `_varlen.masked_layer`), once per process, its deprecation
+    warning silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=r".*TorchScript.*")
-        return torch.jit.script(layer)
+        return torch.jit.script(fn)
 
 
 def build_scratch(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
     return MaskedLoopRNN(
-        reference, device, dtype, premul=False, layer_fn=scripted_layer(), masked_fn=scripted_masked_layer()
+        reference, device, dtype, premul=False, layer_fn=scripted(layer), masked_fn=scripted(masked_layer)
     )
 
 
 def build_premul(reference: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
     return MaskedLoopRNN(
-        reference, device, dtype, premul=True, layer_fn=scripted_layer(), masked_fn=scripted_masked_layer()
+        reference, device, dtype, premul=True, layer_fn=scripted(layer), masked_fn=scripted(masked_layer)
     )
 
 
