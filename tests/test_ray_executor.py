@@ -118,7 +118,12 @@ def test_ray_sweep_isolates_crashes_survives_ctrl_c_and_resumes(tmp_path):
     ]
     run_dir = tmp_path / "r"
     log = open(tmp_path / "first.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(sweep, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # as from a terminal: a test run started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler in the sweep
+    process = subprocess.Popen(
+        sweep, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
