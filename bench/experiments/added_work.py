@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from implementations import registry
@@ -31,6 +32,36 @@ def work(iterations: int) -> int:
     for i in range(iterations):
         total += i
     return total
+
+
+class AddedWork(nn.Module):
+    """`module`, then the counting loop, sized by `_size(x, state, training)` at the first call of each grad mode
+    (inference and training cost differ) so that a call through the wrapper costs `factor` more."""
+
+    def __init__(self, module: nn.Module, factor: float) -> None:
+        super().__init__()
+        self.module = module
+        self.factor = factor
+        self.iterations: dict[bool, int] = {}  # loop iterations per grad mode
+
+    def _size(self, x, state, training: bool) -> int:
+        raise NotImplementedError
+
+    def forward(self, x, state):
+        training = torch.is_grad_enabled()
+        if training not in self.iterations:
+            self.iterations[training] = -1  # sizing may call through forward too: no added work meanwhile
+            try:
+                self.iterations[training] = self._size(x, state, training)
+            except BaseException:
+                del self.iterations[training]  # unsized: the next call sizes (or fails) again
+                raise
+        output = self.module(x, state)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)  # the loop runs on the CPU after the GPU's work, not beside it
+        if self.iterations[training] > 0:
+            work(self.iterations[training])
+        return output
 
 
 def install(

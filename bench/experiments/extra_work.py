@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-from torch import nn
-
 from bench.experiments import added_work
 from bench.experiments.added_work import work
 from bench.worker import callgrind
@@ -34,15 +31,11 @@ def parse(text: str) -> dict[str, float]:
     return added_work.parse(text, ENV, "an extra-work factor")
 
 
-class ExtraWork(nn.Module):
-    def __init__(self, module: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.module = module
-        self.factor = factor
-        self.iterations: dict[bool, int] = {}  # loop iterations per grad mode: inference and training cost differ
-
+class ExtraWork(added_work.AddedWork):
     def _size(self, x, state, training: bool) -> int:
         """Iterations of the loop that make a call through this wrapper count `factor` more than the bare call."""
+        if not callgrind.under_callgrind():
+            raise RuntimeError(f"{ENV}: the extra-work plugin sizes its work in instructions: --clock instructions")
 
         def call(fn):
             output = fn(x, state)
@@ -64,18 +57,6 @@ class ExtraWork(nn.Module):
         if training:
             self.module.zero_grad(set_to_none=True)
         return self.iterations[training]
-
-    def forward(self, x, state):
-        training = torch.is_grad_enabled()
-        if training not in self.iterations:
-            if not callgrind.under_callgrind():
-                raise RuntimeError(f"{ENV}: the extra-work plugin sizes its work in instructions: --clock instructions")
-            self.iterations[training] = -1  # the sizing calls go through forward too: no extra work meanwhile
-            self.iterations[training] = self._size(x, state, training)
-        output = self.module(x, state)
-        if self.iterations[training] > 0:
-            work(self.iterations[training])
-        return output
 
 
 def install(factors: dict[str, float]) -> list[str]:

@@ -20,7 +20,6 @@ import statistics
 import time
 
 import torch
-from torch import nn
 
 from bench.experiments import added_work
 from bench.experiments.added_work import work
@@ -39,14 +38,8 @@ def parse(text: str) -> dict[str, float]:
 LOOP_PROBE = 2000  # iterations timed to learn the loop's speed
 
 
-class Slowed(nn.Module):
-    def __init__(self, module: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.module = module
-        self.factor = factor
-        self.iterations: dict[bool, int] = {}  # per grad mode: inference and training cost differ
-
-    def _calibrate(self, x, state, training: bool) -> int:
+class Slowed(added_work.AddedWork):
+    def _size(self, x, state, training: bool) -> int:
         """Iterations of the loop that make a call through this wrapper cost `factor` more than the bare call.
 
         A first size comes from the loop's speed; then the wrapped call (loop, wrapper and all) is timed against
@@ -85,16 +78,6 @@ class Slowed(nn.Module):
         if training:
             self.module.zero_grad(set_to_none=True)
         return self.iterations[training]
-
-    def forward(self, x, state):
-        training = torch.is_grad_enabled()
-        if training not in self.iterations:
-            self.iterations[training] = self._calibrate(x, state, training)
-        output = self.module(x, state)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        work(self.iterations[training])
-        return output
 
 
 def install(factors: dict[str, float]) -> list[str]:
