@@ -25,6 +25,16 @@ def pytest_configure(config):
         os.sched_setaffinity(0, cores[int(worker[2:]) :: workers])
 
 
+def main_status(argv: list[str]) -> int:
+    """`rnnbench ARGV` in this process: its exit status, argparse's own errors (SystemExit) included."""
+    from bench.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python -m bench ...` as a user would, in a subprocess."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")

@@ -5,22 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_SHAPE
+from conftest import TINY_SHAPE, main_status
 
 from bench.plan.inputs import draw_lengths
 from bench.results import store
 
 FAST = ["--budget-s", "0.05", "--progress", "plain", "--no-report"]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
-
-
-def _main(argv: list[str]) -> int:
-    from bench.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +24,7 @@ def _main(argv: list[str]) -> int:
     ],
 )
 def test_bad_lengths_are_one_line_and_exit_2_before_anything_is_written(capsys, tmp_path, lengths, message):
-    status = _main(["sweep", "--impl", "lstm.native", "--lengths", lengths, "--out", str(tmp_path), *FAST])
+    status = main_status(["sweep", "--impl", "lstm.native", "--lengths", lengths, "--out", str(tmp_path), *FAST])
     err = capsys.readouterr().err
     assert status == 2, err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -41,7 +32,7 @@ def test_bad_lengths_are_one_line_and_exit_2_before_anything_is_written(capsys, 
 
 
 def test_a_non_positive_streaming_step_count_is_bad_input(capsys, tmp_path):
-    status = _main(["sweep", "--mode", "streaming", "--streaming-steps", "0", "--out", str(tmp_path), *FAST])
+    status = main_status(["sweep", "--mode", "streaming", "--streaming-steps", "0", "--out", str(tmp_path), *FAST])
     err = capsys.readouterr().err
     assert status == 2 and "timing.streaming_steps must be a positive integer" in err
     assert len(err.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
@@ -50,7 +41,7 @@ def test_a_non_positive_streaming_step_count_is_bad_input(capsys, tmp_path):
 def test_bad_lengths_in_a_config_name_the_file(capsys, tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text('impls = ["lstm.native"]\nlengths = ["uniform:2"]\n')
-    assert _main(["sweep", "--config", str(config), "--out", str(tmp_path / "r"), *FAST]) == 2
+    assert main_status(["sweep", "--config", str(config), "--out", str(tmp_path / "r"), *FAST]) == 2
     err = capsys.readouterr().err
     assert str(config) in err and "F must be in (0, 1]" in err and len(err.strip().splitlines()) == 1
 

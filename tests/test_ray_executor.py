@@ -12,22 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import PLUGINS, ROOT
+from conftest import PLUGINS, ROOT, main_status
 
 from bench.render.summary_text import render_summary as render
 from bench.results import store
 
 IMPLS = "lstm.native,lstm.premul_loop,gru.native,rnn_tanh.scratch_loop,lstm.test_abort,lstm.test_hang"
 CRASHING = {"lstm.test_abort", "lstm.test_hang"}
-
-
-def _main(argv: list[str]) -> int:
-    from bench.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +29,7 @@ def _main(argv: list[str]) -> int:
     ],
 )
 def test_executor_bad_input(capsys, tmp_path, args, message):
-    status = _main(["sweep", "--impl", "lstm.native", "--out", str(tmp_path), *args])
+    status = main_status(["sweep", "--impl", "lstm.native", "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
@@ -47,7 +38,7 @@ def test_executor_bad_input(capsys, tmp_path, args, message):
 def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     monkeypatch.delitem(sys.modules, "bench.run.ray_executor", raising=False)
-    status = _main(["sweep", "--impl", "lstm.native", "--executor", "ray", "--out", str(tmp_path)])
+    status = main_status(["sweep", "--impl", "lstm.native", "--executor", "ray", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert status == 2 and "pip install 'rnnbench[ray]'" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
@@ -58,7 +49,9 @@ def test_no_ray_cluster_at_auto_is_one_line(capsys, tmp_path, monkeypatch):
     if Path("/tmp/ray/ray_current_cluster").exists():
         pytest.skip("a Ray cluster was started on this machine with `ray start`; --address auto would join it")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    status = _main(["sweep", "--impl", "lstm.native", "--executor", "ray", "--address", "auto", "--out", str(tmp_path)])
+    status = main_status(
+        ["sweep", "--impl", "lstm.native", "--executor", "ray", "--address", "auto", "--out", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "cannot start or reach Ray at auto" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())

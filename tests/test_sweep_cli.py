@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PLUGINS, TINY_SHAPE
+from conftest import PLUGINS, TINY_SHAPE, main_status
 
 from bench.results import store
 from bench.results.schema import COLUMNS, IDENTITY_COLUMNS
@@ -37,7 +37,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA, so cuda is valid input here")
-    status = _main(["sweep", "--impl", "lstm.native", "--out", str(tmp_path), *args])
+    status = main_status(["sweep", "--impl", "lstm.native", "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert status == 2, err
     assert message in err
@@ -46,23 +46,14 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
     assert not any(tmp_path.iterdir())  # nothing written before the input was validated
 
 
-def _main(argv: list[str]) -> int:
-    from bench.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        return int(exc.code)
-
-
 def test_malformed_toml_and_unwritable_out(capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("impls = [\n")
-    assert _main(["sweep", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert main_status(["sweep", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "malformed TOML" in capsys.readouterr().err
     blocker = tmp_path / "blocker"
     blocker.write_text("")
-    assert _main(["sweep", "--impl", "lstm.native", "--out", str(blocker), *FAST]) == 2
+    assert main_status(["sweep", "--impl", "lstm.native", "--out", str(blocker), *FAST]) == 2
     assert "cannot write results" in capsys.readouterr().err
 
 

@@ -4,18 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PLUGINS
+from conftest import PLUGINS, main_status
 
 from bench.results import store
-
-
-def _main(argv: list[str]) -> int:
-    from bench.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        return int(exc.code)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +29,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA, so cuda is valid input here")
-    status = _main(["train", "--impl", "gru.native", "--out", str(tmp_path), *args])
+    status = main_status(["train", "--impl", "gru.native", "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert status == 2, err
     assert message in err
