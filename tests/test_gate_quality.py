@@ -26,6 +26,22 @@ def test_plan_reaches_both_counts_with_the_fewest_jobs():
     assert plan.per_factor_decisions >= 100 and plan.aa_decisions >= 300
     assert gate_quality.plan(2, 4, aa_decisions=300, per_factor=100).jobs == 75
     assert (gate_quality.plan(300, 4).rotated, gate_quality.plan(300, 4).control) == (1, 0)  # A/A from rotation
+    alone = gate_quality.plan(2, 4, control_alone=True)  # control jobs alone reach 300 A/A: 38 x 8 cases
+    assert (alone.rotated, alone.control, alone.aa_decisions) == (50, 38, 404)
+
+
+def test_validation_plans_the_quick_config_and_can_run_its_control_jobs_first():
+    from bench.experiments import validate_gate
+
+    families = validate_gate.gate_families()
+    plan = validate_gate.plan_for(validate_gate.parse_arguments([]))
+    assert (plan.rotated, plan.control) == (50, 25)  # 4 natives x 2 modes
+    first = validate_gate.plan_for(validate_gate.parse_arguments(["--control-first"]))
+    assert (first.rotated, first.control) == (50, 38)
+    reps = [validate_gate.factors_for(rep, first.rotated, first.control) for rep in range(first.jobs)]
+    assert all(not any(f.values()) for f in reps[:38]) and all(any(f.values()) for f in reps[38:])
+    assert sorted(reps[38].values()) == sorted(validate_gate.FACTORS) and len(reps[38]) == len(families)
+    assert validate_gate.plan_for(validate_gate.parse_arguments(["--control-first", "--reps", "40"])).control == 38
 
 
 def test_summary_states_cases_per_job_and_the_familywise_chance():

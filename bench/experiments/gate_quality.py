@@ -61,15 +61,17 @@ def plan(
     families: int,
     aa_decisions: int = AA_DECISIONS,
     per_factor: int = PER_FACTOR_DECISIONS,
+    control_alone: bool = False,
 ) -> Plan:
     """The fewest jobs that reach `per_factor` decisions per slowdown and `aa_decisions` A/A decisions.
 
     In a rotated job each factor (0 included) falls on one family's `cases_per_family` cases; a control job
-    gives `cases_per_family * families` A/A decisions."""
+    gives `cases_per_family * families` A/A decisions. `control_alone`: the control jobs reach `aa_decisions`
+    by themselves (for a validation that runs them first, so that a partial run already bounds false alarms)."""
     if cases_per_family < 1 or families < 1:
         raise ValueError("a job must test at least one case")
     rotated = math.ceil(per_factor / cases_per_family)
-    missing = max(0, aa_decisions - rotated * cases_per_family)
+    missing = max(0, aa_decisions - (0 if control_alone else rotated * cases_per_family))
     control = math.ceil(missing / (cases_per_family * families))
     aa = rotated * cases_per_family + control * cases_per_family * families
     return Plan(rotated, control, aa, rotated * cases_per_family)

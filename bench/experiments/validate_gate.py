@@ -69,10 +69,11 @@ def gate_families() -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: (ROTATION.index(n) if n in ROTATION else len(ROTATION), n)))
 
 
-def factors_for(rep: int, rotated: int | None = None) -> dict[str, float]:
-    """Family -> slowdown in repetition `rep` (from 0): a rotation, so each family meets each factor; from
-    `rotated` on, control repetitions in which nothing is slowed."""
-    if rotated is not None and rep >= rotated:
+def factors_for(rep: int, rotated: int | None = None, control_first: int = 0) -> dict[str, float]:
+    """Family -> slowdown in repetition `rep` (from 0): a rotation, so each family meets each factor; before
+    `control_first` and from `control_first + rotated` on, control repetitions in which nothing is slowed."""
+    rep -= control_first
+    if rep < 0 or (rotated is not None and rep >= rotated):
         return dict.fromkeys(gate_families(), 0.0)
     return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(gate_families())}
 
@@ -219,7 +220,7 @@ def control_alarms(table: pd.DataFrame, out: Path) -> dict[str, int]:
 
 def plan_for(args: argparse.Namespace) -> gate_quality.Plan:
     """How many rotated and control jobs the requested decision counts need, from the cases one job tests."""
-    from bench.commands.ci import paired_cases
+    from bench.ci.job import paired_cases
 
     _, cases = paired_cases(args.config.resolve(), args.sweep_args)
     per_family = {}
@@ -229,21 +230,28 @@ def plan_for(args: argparse.Namespace) -> gate_quality.Plan:
     if not per_family:
         raise SystemExit("validate_gate: the config and --sweep-args select no runnable case")
     per, families = min(per_family.values()), len(per_family)
-    plan = gate_quality.plan(per, families, args.aa_decisions, args.per_factor)
-    if args.reps is not None:  # an explicit count: rotated first, as many control jobs as fit after them
-        rotated = min(args.reps, plan.rotated)
-        control = args.reps - rotated
+    plan = gate_quality.plan(per, families, args.aa_decisions, args.per_factor, args.control_first)
+    if args.reps is not None:  # an explicit count: the first kind as planned, as many of the other as fit after
+        if args.control_first:
+            control = min(args.reps, plan.control)
+            rotated = args.reps - control
+        else:
+            rotated = min(args.reps, plan.rotated)
+            control = args.reps - rotated
         plan = gate_quality.Plan(rotated, control, (rotated + control * families) * per, rotated * per)
     return plan
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.experiments.validate_gate", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--reps", type=int, help="jobs to run (default: as many as the two counts below need)")
     parser.add_argument("--aa-decisions", type=int, default=gate_quality.AA_DECISIONS, help="A/A case-decisions")
     parser.add_argument("--per-factor", type=int, default=gate_quality.PER_FACTOR_DECISIONS, help="per slowdown")
+    parser.add_argument(
+        "--control-first", action="store_true", help="control jobs first, enough of them for --aa-decisions alone"
+    )
     parser.add_argument("--rounds", type=int, default=16, help="as rnnbench ci --rounds (--separate: 4 is ci's)")
     parser.add_argument("--separate", action="store_true", help="as rnnbench ci --separate")
     parser.add_argument("--sweep-rounds", type=int, default=4, help="--separate: as ci --sweep-rounds")
@@ -254,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--analyze", action="store_true", help="only judge the repetitions already under --out")
     parser.add_argument("--simultaneous", action="store_true", help="run both sides of a round at the same time")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     out = args.out.resolve()
     sweep_args = ["--rounds", str(args.sweep_rounds), *args.sweep_args.split(), "--plugin", str(PLUGIN)]
     plan = plan_for(args) if not args.analyze else gate_quality.Plan(0, 0, 0, 0)
@@ -265,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         rep_dir = out / f"rep{rep + 1}"
         if rep_dir.exists():
             continue  # measured by an earlier invocation: continue where it stopped
-        factors = factors_for(rep, plan.rotated)
+        factors = factors_for(rep, plan.rotated, plan.control if args.control_first else 0)
         rep_dir.mkdir(parents=True)
         (rep_dir / FACTORS_FILE).write_text(json.dumps(factors))
         slowdown = ",".join(f"{family}.*={factor}" for family, factor in factors.items() if factor)
