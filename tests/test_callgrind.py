@@ -72,6 +72,9 @@ def _sweep(tmp_path: Path, run_id: str, **env) -> subprocess.Popen:
 def _finished(process: subprocess.Popen, run_dir: Path) -> Path:
     _, stderr = process.communicate(timeout=900)
     assert process.returncode == 0, stderr[-2000:]
+    # the progress lines as a CI log shows them: counts, not an empty time and a NaN spread
+    lines = [line for line in stderr.splitlines() if line.startswith("[")]
+    assert len(lines) == 2 and all(" instr a call (3 calls x 3 counts)" in line for line in lines), lines
     return run_dir
 
 

@@ -175,3 +175,14 @@ def test_ci_under_instructions_refuses_more_processes_with_one_line(flags, tmp_p
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0, done.stderr
     assert "--clock instructions" in done.stderr
     assert not (tmp_path / "ci").exists()
+
+
+def test_a_counted_case_reports_its_count_in_the_progress_line_and_a_timed_one_its_time():
+    from bench.run.progress import outcome
+
+    counted = {"status": "ok", "median_s": None, "iqr_s": None, "instructions_per_call": 2.13e6,
+               "calls_per_sample": 3, "instruction_counts": [6_400_000, 6_390_000, 6_410_000]}  # fmt: skip
+    assert outcome(counted) == "ok 2.13 M instr a call (3 calls x 3 counts)"
+    assert outcome({**counted, "correct": False}).endswith("  INCORRECT")
+    timed = {"status": "ok", "median_s": 1e-3, "iqr_s": 1e-4, "n_samples": 20, "instructions_per_call": None}
+    assert outcome(timed) == "ok 1 ms (IQR 10%, n=20)"

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,8 @@ def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float
     NaN, NaN where too few samples exist for that confidence (n < min_samples_for_ci): a range of a few
     samples is not a 95% interval.
     """
+    from scipy import stats as sps  # when first needed: a counted case needs none (under Valgrind, ~30 s)
+
     x = np.sort(np.asarray(samples, dtype=float))
     n = len(x)
     if n < min_samples_for_ci(confidence):

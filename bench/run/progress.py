@@ -6,7 +6,7 @@ import os
 import sys
 
 from bench.plan.cases import Case
-from bench.results.vocabulary import format_seconds, shape_label
+from bench.results.vocabulary import format_instructions, format_seconds, shape_label
 
 
 def describe(case: Case) -> str:
@@ -15,6 +15,10 @@ def describe(case: Case) -> str:
 
 def outcome(row: dict) -> str:
     status = row.get("status")
+    if status == "ok" and row.get("instructions_per_call") is not None:  # a counted case: no time, no spread
+        text = f"ok {format_instructions(row['instructions_per_call'])} a call ({row.get('calls_per_sample')} calls x "
+        text += f"{len(row.get('instruction_counts') or ())} counts)"
+        return text + ("" if row.get("correct") is not False else "  INCORRECT")
     if status == "ok":
         median = row.get("median_s") or float("nan")
         spread = row.get("iqr_s") or 0.0
