@@ -1,5 +1,6 @@
 """The arithmetic behind the gate's published quality: binomial intervals, family-wise chance, trial plans."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,3 +70,34 @@ def test_order_check_holds_within_noise_and_flags_a_cold_start_that_moved():
     assert table["holds"].all() and table.loc["compile", "first_call_ratio"] == pytest.approx(1.1)
     table = order_table(rows(10.0), rows(13.0)).set_index("case_id")  # a first call 30% slower reversed
     assert table.loc["native", "holds"] and not table.loc["compile", "holds"]
+
+
+def test_order_check_pools_alternating_runs_and_tests_their_medians_not_one_pair():
+    from bench.experiments.order_check import order_table, pool_order, run_ids
+
+    assert run_ids(1) == [("forward", False), ("reversed", True)]
+    assert [r for r, _ in run_ids(2)] == ["forward-1", "reversed-1", "forward-2", "reversed-2"]
+
+    def run(scale, first_call_s, seed):
+        rng = np.random.default_rng(seed)
+        samples = list(scale * 1e-3 * (1 + 0.01 * rng.standard_normal(30)))
+        return pd.DataFrame([{"case_id": "c", "key": "lstm.compile", "impl": "compile", "family": "lstm",
+                              "status": "ok", "samples_s": samples, "median_s": float(np.median(samples)),
+                              "round_medians_s": [float(np.median(samples))], "first_call_s": first_call_s,
+                              "isolation": "process", "device": "cpu", "dtype": "float32",
+                              "mode": "inference"}])  # fmt: skip
+
+    # each process 8% off the other at random, both orders alike: one pair would call it, 5 pooled do not
+    scales = [1.0, 1.08, 0.95, 1.05, 0.97, 1.09, 1.0, 0.94, 1.04, 1.01]
+    forward = pool_order([run(scales[i], 10.0 + i % 3, i) for i in range(0, 10, 2)], "forward")
+    reversed_ = pool_order([run(scales[i], 10.5 + i % 3, i) for i in range(1, 10, 2)], "reversed")
+    assert forward.loc[0, "rounds"] == 5 and len(forward.loc[0, "round_medians_s"]) == 5
+    assert forward.loc[0, "first_call_s"] == 11.0  # the median of 10, 12, 11, 10, 12
+    assert order_table(run(1.0, 10, 0), run(1.08, 10, 1)).loc[0, "verdict"] == "regression"
+    table = order_table(forward, reversed_)
+    assert table.loc[0, "verdict"] == "unchanged" and table.loc[0, "holds"]
+    # an order effect: each reversed run 25% slower than its forward one (beyond the spread), its first call 40%
+    slow = pool_order([run(1.25 * scales[i - 1], 14.0, i) for i in range(1, 10, 2)], "reversed")
+    table = order_table(pool_order([run(scales[i], 10.0, i) for i in range(0, 10, 2)], "forward"), slow)
+    assert table.loc[0, "verdict"] == "regression" and not table.loc[0, "holds"]
+    assert table.loc[0, "first_call_ratio"] == pytest.approx(1.4)
