@@ -143,9 +143,11 @@ def test_ci_side_by_side_catches_an_injected_slowdown(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.serial
 def test_ci_separate_catches_an_injected_slowdown_between_two_real_runs(tmp_path):
     """`ci --separate` against HEAD, the candidate's sweeps slowed by the plugin: real sweeps, real compare, exit 1.
+
+    Not `serial`: ten times the work is far beyond what the other test worker (on its own core) can swing a
+    one-thread sweep by, so it runs in make test's parallel part.
 
     Two alternating rounds of two worker rounds each keep it short: 4 medians per side, and alpha 0.05 is what
     4 vs 4 can reach (p = 2/70 when every new round is slower than every base round): the machinery is tested

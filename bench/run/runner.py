@@ -51,6 +51,9 @@ class Runner:
 
             launch = Launch(*callgrind.launch_options(run_dir / "callgrind"))
         self.worker = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args, launch)
+        # process-isolated cases run here, one process each, while the shared worker waits idle for the next
+        # shared case (stopping it for each isolated case cost a fresh start, ~3-5 s, per isolated case)
+        self.isolated = Worker(threads, plugins, run_dir / "logs" / "worker.log", worker_args, launch)
         self.peak_sources: dict[str, dict] = {}
 
     def peak_flops(self, device: str, dtype: str) -> float | None:
@@ -77,13 +80,13 @@ class Runner:
             reply = self._request(case, message)
         else:
             with tempfile.TemporaryDirectory(prefix="rnnbench-case-") as caches:
-                self.worker.stop()
-                self.worker.extra_env = {name: str(Path(caches) / name.lower()) for name in CACHE_VARIABLES}
+                self.isolated.stop()
+                self.isolated.extra_env = {name: str(Path(caches) / name.lower()) for name in CACHE_VARIABLES}
                 try:
-                    reply = self._request(case, message)
+                    reply = self._request(case, message, self.isolated)
                 finally:
-                    self.worker.stop()
-                    self.worker.extra_env = {}
+                    self.isolated.stop()
+                    self.isolated.extra_env = {}
         row = reply.row if isinstance(reply, protocol.CaseResult) else reply
         row["isolation"] = isolation
         return row
@@ -104,21 +107,22 @@ class Runner:
             row["isolation"] = "shared"  # one process measures every case of the round, both sides
         return rows
 
-    def _request(self, case: Case, message):
+    def _request(self, case: Case, message, worker: Worker | None = None):
         """The worker's reply, or the case's failed row (a dict) when the worker crashed or hung."""
-        offset = self.worker.log_path.stat().st_size if self.worker.log_path.exists() else 0
+        worker = worker or self.worker
+        offset = worker.log_path.stat().st_size if worker.log_path.exists() else 0
         start = time.perf_counter()
         try:
-            return self.worker.request(message, self.timing.timeout_s)
+            return worker.request(message, self.timing.timeout_s)
         except WorkerTimeout:
             row = {
                 **base_row(case, self.threads),
                 "status": "timeout",
-                "error": f"no result within the {self.timing.timeout_s * self.worker.launch.timeout_scale:g} s "
+                "error": f"no result within the {self.timing.timeout_s * worker.launch.timeout_scale:g} s "
                 "case timeout; worker killed",
             }
         except WorkerDied as exc:
-            tail = log_tail(self.worker.log_path, offset)
+            tail = log_tail(worker.log_path, offset)
             row = {
                 **base_row(case, self.threads),
                 "status": "crashed",
@@ -148,6 +152,7 @@ class Runner:
 
     def close(self) -> None:
         self.worker.stop()
+        self.isolated.stop()
 
 
 def run_cases(

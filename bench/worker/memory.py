@@ -1,8 +1,10 @@
 """Peak extra memory of one call: what the call allocates above what existed before it.
 
 CUDA: the caching allocator's peak counter, reset before the call, baseline subtracted.
-CPU: torch.profiler's allocation events ([memory] events carry the bytes of every allocation and free
-from the CPU allocator, in order); their running sum's maximum is the peak. Exact, unlike process RSS,
+CPU: the profiler's allocation events ([memory] events carry the bytes of every allocation and free
+from the CPU allocator, in order); their running sum's maximum is the peak. The autograd profiler that
+torch.profiler.profile wraps records them alike; the wrapper's first start also imports torch._inductor
+(about 1 s of every worker's start), so it is used directly. Exact, unlike process RSS,
 which the allocator's caching and the OS's page handling blur.
 
 A call's extra memory misses what an implementation holds between calls: a CUDA graph replays into a private
@@ -17,7 +19,7 @@ import itertools
 from collections.abc import Callable
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.autograd import profiler
 
 
 def peak_extra_bytes(fn: Callable[[], object], device: str) -> int:
@@ -28,11 +30,11 @@ def peak_extra_bytes(fn: Callable[[], object], device: str) -> int:
         fn()
         torch.cuda.synchronize(device)
         return int(torch.cuda.max_memory_allocated(device) - baseline)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with profiler.profile(use_cpu=True, profile_memory=True) as prof:
         fn()
     events = [
         e
-        for e in prof.profiler.kineto_results.events()
+        for e in prof.kineto_results.events()
         if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
     ]
     events.sort(key=lambda e: e.start_ns())
