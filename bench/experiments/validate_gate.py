@@ -10,22 +10,12 @@ repetition the slowdown plugin slows each family's implementations on the new si
 rotated so every family gets every factor: 0 (A/A: identical code), 5%, 10% and 25%; a control repetition
 slows nothing. How many of each follows from `--aa-decisions` and `--per-factor` (bench/experiments/
 gate_quality.py: 300 A/A case-decisions bound the false-alarm rate below 1% at 95% when none alarms), unless
-`--reps` says. Every compared case is then judged by several rules on the same data, the rounds of each
-side pooled as `rnnbench ci` pools them:
-
-- gate:     rnnbench compare as `ci` runs it: on paired runs, the Wilcoxon signed-rank test on the ratio of
-            each process's two medians p < 0.01 AND their Hodges-Lehmann median > 1.05 (the default
-            threshold); on separate runs, Mann-Whitney U on the per-round medians and the same threshold;
-- gate_10:  the same test with a 10% threshold, to tell the threshold's part from the unit's;
-- unpaired: paired runs judged as if they were not: U test on the per-round medians, 5% (the pairing's part);
-- pooled:   the earlier gate: the same test on the pooled raw samples, threshold 10%;
-- plain:    ratio of the pooled medians > 1.10 (pytest-benchmark's --benchmark-compare-fail=median:10%);
-- asv:      Mann-Whitney U on the pooled samples p < 0.002 AND ratio of medians > 1.1 (asv continuous'
-            default factor and test).
-
-A rule "flags" a case when it calls it a regression; on A/A that is a false alarm. Every rate is published
-with its exact binomial 95% interval, and the summary states how many cases one job tests and the chance
-that such a job raises any false alarm.
+`--reps` says; `--control-first` runs the control jobs first, enough of them for the A/A count alone. Every
+compared case is then judged by several rules on the same data, the rounds of each side pooled as
+`rnnbench ci` pools them (RULES below; each rule's test and threshold in docs/gate-validation.md, "The rules
+compared"). A rule "flags" a case when it calls it a regression; on A/A that is a false alarm. Every rate is
+published with its exact binomial 95% interval, and the summary states how many cases one job tests and the
+chance that such a job raises any false alarm.
 """
 
 from __future__ import annotations
