@@ -265,10 +265,11 @@ def main(argv: list[str] | None = None) -> int:
               f"decisions, {plan.per_factor_decisions} per slowdown", file=sys.stderr)  # fmt: skip
     for rep in range(plan.jobs):
         rep_dir = out / f"rep{rep + 1}"
-        if rep_dir.exists():
-            continue  # measured by an earlier invocation: continue where it stopped
+        try:  # claims the repetition, so that another invocation sharing --out goes on with the next one
+            rep_dir.mkdir(parents=True)
+        except FileExistsError:
+            continue  # measured (or being measured) by another invocation: continue where it stopped
         factors = factors_for(rep, plan.rotated, plan.control if args.control_first else 0)
-        rep_dir.mkdir(parents=True)
         (rep_dir / FACTORS_FILE).write_text(json.dumps(factors))
         slowdown = ",".join(f"{family}.*={factor}" for family, factor in factors.items() if factor)
         print(f"repetition {rep + 1}/{plan.jobs}: new side slowed by {slowdown or 'nothing'}", file=sys.stderr)
