@@ -15,18 +15,18 @@ def describe(case: Case) -> str:
 
 def outcome(row: dict) -> str:
     status = row.get("status")
-    if status == "ok" and row.get("instructions_per_call") is not None:  # a counted case: no time, no spread
+    if status != "ok":
+        return f"{status}: {row.get('error') or ''}"[:160]
+    if row.get("instructions_per_call") is not None:  # a counted case: no time, no spread
         text = f"ok {format_instructions(row['instructions_per_call'])} a call ({row.get('calls_per_sample')} calls x "
         text += f"{len(row.get('instruction_counts') or ())} counts)"
-        return text + ("" if row.get("correct") is not False else "  INCORRECT")
-    if status == "ok":
+    else:
         median = row.get("median_s") or float("nan")
         spread = row.get("iqr_s") or 0.0
         rounds = int(row.get("rounds") or 1)
         pooled = f", {rounds} rounds pooled" if rounds > 1 else ""
         text = f"ok {format_seconds(median)} (IQR {100 * spread / median:.0f}%, n={row.get('n_samples')}{pooled})"
-        return text + ("" if row.get("correct") is not False else "  INCORRECT")
-    return f"{status}: {row.get('error') or ''}"[:160]
+    return text + ("" if row.get("correct") is not False else "  INCORRECT")
 
 
 class Progress:
