@@ -28,7 +28,17 @@ def test_plan_reaches_both_counts_with_the_fewest_jobs():
     assert gate_quality.plan(2, 4, aa_decisions=300, per_factor=100).jobs == 75
     assert (gate_quality.plan(300, 4).rotated, gate_quality.plan(300, 4).control) == (1, 0)  # A/A from rotation
     alone = gate_quality.plan(2, 4, control_alone=True)  # control jobs alone reach 300 A/A: 38 x 8 cases
-    assert (alone.rotated, alone.control, alone.aa_decisions) == (50, 38, 404)
+    assert (alone.rotated, alone.control, alone.aa_decisions) == (38, 38, 304)  # rotated: slowdowns only
+    assert alone.per_factor_decisions == 100
+    assert gate_quality.rotation_counts(38, 2, 4, 3) == [102, 102, 100]  # 4 families over 3 slowdowns
+    assert min(gate_quality.rotation_counts(37, 2, 4, 3)) < 100  # 38 is the fewest
+
+
+def test_rotation_counts_give_each_factor_its_share():
+    assert gate_quality.rotation_counts(1, 2, 4, 4) == [2, 2, 2, 2]
+    assert gate_quality.rotation_counts(1, 2, 4, 3) == [4, 2, 2]  # one factor falls on two families
+    assert gate_quality.rotation_counts(3, 1, 4, 3) == [4, 4, 4]  # three jobs even it out
+    assert gate_quality.rotated_jobs(10, 1, 4, 3) == (8, 10)
 
 
 def test_validation_plans_the_quick_config_and_can_run_its_control_jobs_first():
@@ -38,11 +48,16 @@ def test_validation_plans_the_quick_config_and_can_run_its_control_jobs_first():
     plan = validate_gate.plan_for(validate_gate.parse_arguments([]))
     assert (plan.rotated, plan.control) == (50, 25)  # 4 natives x 2 modes
     first = validate_gate.plan_for(validate_gate.parse_arguments(["--control-first"]))
-    assert (first.rotated, first.control) == (50, 38)
+    assert (first.rotated, first.control) == (38, 38)
     reps = [validate_gate.factors_for(rep, first.rotated, first.control) for rep in range(first.jobs)]
-    assert all(not any(f.values()) for f in reps[:38]) and all(any(f.values()) for f in reps[38:])
-    assert sorted(reps[38].values()) == sorted(validate_gate.FACTORS) and len(reps[38]) == len(families)
-    assert validate_gate.plan_for(validate_gate.parse_arguments(["--control-first", "--reps", "40"])).control == 38
+    assert all(not any(f.values()) for f in reps[:38]) and all(all(f.values()) for f in reps[38:])
+    assert set(reps[38].values()) == set(validate_gate.SLOWDOWNS) and len(reps[38]) == len(families)
+    by_factor = pd.Series([f for rep in reps[38:] for f in rep.values()]).value_counts()
+    assert by_factor.min() * 2 >= 100 and set(by_factor.index) == set(validate_gate.SLOWDOWNS)  # 2 modes a family
+    for family in families:  # every family meets every slowdown
+        assert {rep[family] for rep in reps[38:]} == set(validate_gate.SLOWDOWNS)
+    partial = validate_gate.plan_for(validate_gate.parse_arguments(["--control-first", "--reps", "40"]))
+    assert (partial.control, partial.rotated, partial.per_factor_decisions) == (38, 2, 4)
 
 
 def test_summary_states_cases_per_job_and_the_familywise_chance():

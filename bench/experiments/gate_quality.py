@@ -62,19 +62,43 @@ def plan(
     aa_decisions: int = AA_DECISIONS,
     per_factor: int = PER_FACTOR_DECISIONS,
     control_alone: bool = False,
+    slowdowns: int = 3,
 ) -> Plan:
     """The fewest jobs that reach `per_factor` decisions per slowdown and `aa_decisions` A/A decisions.
 
     In a rotated job each factor (0 included) falls on one family's `cases_per_family` cases; a control job
     gives `cases_per_family * families` A/A decisions. `control_alone`: the control jobs reach `aa_decisions`
-    by themselves (for a validation that runs them first, so that a partial run already bounds false alarms)."""
+    by themselves (for a validation that runs them first, so that a partial run already bounds false alarms),
+    and the rotated jobs spend every case on one of the `slowdowns` factors (0 left out: the controls hold
+    the A/A decisions), so fewer of them reach `per_factor`."""
     if cases_per_family < 1 or families < 1:
         raise ValueError("a job must test at least one case")
+    if control_alone:
+        rotated, reached = rotated_jobs(per_factor, cases_per_family, families, slowdowns)
+        control = math.ceil(aa_decisions / (cases_per_family * families))
+        return Plan(rotated, control, control * cases_per_family * families, reached)
     rotated = math.ceil(per_factor / cases_per_family)
-    missing = max(0, aa_decisions - (0 if control_alone else rotated * cases_per_family))
+    missing = max(0, aa_decisions - rotated * cases_per_family)
     control = math.ceil(missing / (cases_per_family * families))
     aa = rotated * cases_per_family + control * cases_per_family * families
     return Plan(rotated, control, aa, rotated * cases_per_family)
+
+
+def rotation_counts(jobs: int, cases_per_family: int, families: int, factors: int) -> list[int]:
+    """Decisions per factor after `jobs` rotated jobs in which family i meets factor (i + job) % factors."""
+    counts = [0] * factors
+    for job in range(jobs):
+        for family in range(families):
+            counts[(family + job) % factors] += cases_per_family
+    return counts
+
+
+def rotated_jobs(per_factor: int, cases_per_family: int, families: int, factors: int) -> tuple[int, int]:
+    """The fewest rotated jobs that give every factor `per_factor` decisions, and the least count reached."""
+    jobs = 0
+    while min(counts := rotation_counts(jobs, cases_per_family, families, factors)) < per_factor:
+        jobs += 1
+    return jobs, min(counts)
 
 
 def to_markdown(

@@ -40,6 +40,7 @@ PLUGIN = ROOT / "bench" / "experiments" / "slowdown.py"
 ROTATION = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the order repetitions rotate the factors in (kept for --analyze)
 FACTORS_FILE = "factors.json"  # each repetition's slowdown per family, written before it is measured
 FACTORS = (0.0, 0.05, 0.10, 0.25)
+SLOWDOWNS = FACTORS[1:]
 ALPHA, ASV_P, ASV_FACTOR, PLAIN = 0.01, 0.002, 1.1, 0.10
 RULES = {  # column -> heading
     "gate": "rnnbench gate (5%)",
@@ -61,11 +62,14 @@ def gate_families() -> tuple[str, ...]:
 
 def factors_for(rep: int, rotated: int | None = None, control_first: int = 0) -> dict[str, float]:
     """Family -> slowdown in repetition `rep` (from 0): a rotation, so each family meets each factor; before
-    `control_first` and from `control_first + rotated` on, control repetitions in which nothing is slowed."""
+    `control_first` and from `control_first + rotated` on, control repetitions in which nothing is slowed.
+    After control repetitions that hold the A/A decisions (`control_first`), the rotation is over the slowdowns
+    alone: every case of a rotated repetition is then a detection decision."""
     rep -= control_first
     if rep < 0 or (rotated is not None and rep >= rotated):
         return dict.fromkeys(gate_families(), 0.0)
-    return {family: FACTORS[(i + rep) % len(FACTORS)] for i, family in enumerate(gate_families())}
+    factors = SLOWDOWNS if control_first else FACTORS
+    return {family: factors[(i + rep) % len(factors)] for i, family in enumerate(gate_families())}
 
 
 def _factors_of(rep_dir: Path) -> dict[str, float]:
@@ -220,16 +224,18 @@ def plan_for(args: argparse.Namespace) -> gate_quality.Plan:
     if not per_family:
         raise SystemExit("validate_gate: the config and --sweep-args select no runnable case")
     per, families = min(per_family.values()), len(per_family)
-    plan = gate_quality.plan(per, families, args.aa_decisions, args.per_factor, args.control_first)
-    if args.reps is not None:  # an explicit count: the first kind as planned, as many of the other as fit after
-        if args.control_first:
-            control = min(args.reps, plan.control)
-            rotated = args.reps - control
-        else:
-            rotated = min(args.reps, plan.rotated)
-            control = args.reps - rotated
-        plan = gate_quality.Plan(rotated, control, (rotated + control * families) * per, rotated * per)
-    return plan
+    plan = gate_quality.plan(per, families, args.aa_decisions, args.per_factor, args.control_first, len(SLOWDOWNS))
+    if args.reps is None:
+        return plan
+    # an explicit count: the first kind as planned, as many of the other as fit after
+    if args.control_first:
+        control = min(args.reps, plan.control)
+        rotated = args.reps - control
+        per_factor = min(gate_quality.rotation_counts(rotated, per, families, len(SLOWDOWNS)))
+        return gate_quality.Plan(rotated, control, control * families * per, per_factor)
+    rotated = min(args.reps, plan.rotated)
+    control = args.reps - rotated
+    return gate_quality.Plan(rotated, control, (rotated + control * families) * per, rotated * per)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
