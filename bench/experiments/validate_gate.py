@@ -10,7 +10,8 @@ repetition the slowdown plugin slows each family's implementations on the new si
 rotated so every family gets every factor: 0 (A/A: identical code), 5%, 10% and 25%; a control repetition
 slows nothing. How many of each follows from `--aa-decisions` and `--per-factor` (bench/experiments/
 gate_quality.py: 300 A/A case-decisions bound the false-alarm rate below 1% at 95% when none alarms), unless
-`--reps` says; `--control-first` runs the control jobs first, enough of them for the A/A count alone. Every
+`--reps` says; `--control-first` runs the control jobs first, enough of them for the A/A count alone, and the
+rotated jobs after them rotate over the slowdowns only. Every
 compared case is then judged by several rules on the same data, the rounds of each side pooled as
 `rnnbench ci` pools them (RULES below; each rule's test and threshold in docs/gate-validation.md, "The rules
 compared"). A rule "flags" a case when it calls it a regression; on A/A that is a false alarm. Every rate is
