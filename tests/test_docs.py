@@ -84,3 +84,13 @@ def test_readme_command_table_lists_every_subcommand_and_flag():
 def test_anchor_helper_matches_github_slugs():
     text = "# Reading `show`\n## Threads: one per core but one\n```\n# not a heading\n```\n"
     assert github_anchors(text) == {"reading-show", "threads-one-per-core-but-one"}
+
+
+def test_gate_validation_page_quotes_the_committed_summary():
+    """The figures on the Gate validation page are the committed validation's own summary, line for line."""
+    summary = (ROOT / "results" / "reference" / "gate-validation" / "summary.md").read_text()
+    page = (DOCS / "gate-validation.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 5 and all(row in page for row in rows)
+    counts = re.search(r"(\d+) repetitions", summary)
+    assert counts and f"{counts.group(1)} jobs" in page
