@@ -84,19 +84,26 @@ def plan(
     return Plan(rotated, control, aa, rotated * cases_per_family)
 
 
+def rotation(job: int, families: int, factors: int) -> list[int]:
+    """The factor (an index) each family meets in rotated job `job`: family i meets (i + job) % factors."""
+    return [(family + job) % factors for family in range(families)]
+
+
 def rotation_counts(jobs: int, cases_per_family: int, families: int, factors: int) -> list[int]:
-    """Decisions per factor after `jobs` rotated jobs in which family i meets factor (i + job) % factors."""
+    """Decisions per factor after `jobs` rotated jobs."""
     counts = [0] * factors
     for job in range(jobs):
-        for family in range(families):
-            counts[(family + job) % factors] += cases_per_family
+        for factor in rotation(job, families, factors):
+            counts[factor] += cases_per_family
     return counts
 
 
 def rotated_jobs(per_factor: int, cases_per_family: int, families: int, factors: int) -> tuple[int, int]:
     """The fewest rotated jobs that give every factor `per_factor` decisions, and the least count reached."""
-    jobs = 0
-    while min(counts := rotation_counts(jobs, cases_per_family, families, factors)) < per_factor:
+    counts, jobs = [0] * factors, 0
+    while min(counts) < per_factor:
+        for factor in rotation(jobs, families, factors):
+            counts[factor] += cases_per_family
         jobs += 1
     return jobs, min(counts)
 

@@ -69,8 +69,8 @@ def factors_for(rep: int, rotated: int | None = None, control_first: int = 0) ->
     rep -= control_first
     if rep < 0 or (rotated is not None and rep >= rotated):
         return dict.fromkeys(gate_families(), 0.0)
-    factors = SLOWDOWNS if control_first else FACTORS
-    return {family: factors[(i + rep) % len(factors)] for i, family in enumerate(gate_families())}
+    factors, families = SLOWDOWNS if control_first else FACTORS, gate_families()
+    return {family: factors[k] for family, k in zip(families, gate_quality.rotation(rep, len(families), len(factors)))}
 
 
 def _factors_of(rep_dir: Path) -> dict[str, float]:
